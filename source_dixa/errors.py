@@ -1,0 +1,188 @@
+"""The error policy: one reviewed table from HTTP outcome to action, plus the wait before a retry."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from typing import Optional, Union
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+import urllib3
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.error_handlers import (
+    BackoffStrategy,
+    ErrorResolution,
+    HttpStatusErrorHandler,
+    ResponseAction,
+)
+from typing_extensions import override
+
+TOKEN_HELP = "Create a new API token in Dixa under Settings > Integrations > API Tokens and update api_token."
+
+_RETRY = ResponseAction.RETRY
+_FAIL = ResponseAction.FAIL
+_TRANSIENT = FailureType.transient_error
+_CONFIG = FailureType.config_error
+_SYSTEM = FailureType.system_error
+
+# Keys are HTTP statuses or exception classes (matched through their class hierarchy, most specific first).
+# Sources: the Exports OAS lists 400, 401, 429 and 500 (dixa-exports-api.md §4); peers' handling in §3 and §9.
+DIXA_ERROR_MAPPING: Mapping[Union[int, type[Exception]], ErrorResolution] = {
+    # OAS: "400 Invalid query parameters", no body. Repeating the same window cannot help.
+    400: ErrorResolution(_FAIL, _SYSTEM, "Dixa refused the request parameters (HTTP 400)."),
+    # OAS: "401 Invalid or missing credentials".
+    401: ErrorResolution(_FAIL, _CONFIG, f"Dixa rejected the API token (HTTP 401). {TOKEN_HELP}"),
+    # Not in the OAS; PostHog treats 403 from exports.dixa.io as a credential error (§2).
+    403: ErrorResolution(_FAIL, _CONFIG, f"Dixa rejected the API token (HTTP 403). {TOKEN_HELP}"),
+    # Only a wrong api_url produces this: both endpoints exist on the real host.
+    404: ErrorResolution(_FAIL, _CONFIG, "The Exports API was not found at api_url (HTTP 404); check api_url."),
+    # tap-dixa retries 408 (§3).
+    408: ErrorResolution(_RETRY, _TRANSIENT, "Dixa timed out the request (HTTP 408)."),
+    # OAS: "429 API limit has been reached"; about 10 requests a minute (§3). Waiting is always right.
+    429: ErrorResolution(ResponseAction.RATE_LIMITED, _TRANSIENT, "Dixa's rate limit was reached (HTTP 429)."),
+    # OAS: "500 Internal error"; 502-504 come from the gateways in front of it. All peers retry them (§3).
+    500: ErrorResolution(_RETRY, _TRANSIENT, "Dixa answered with an internal error (HTTP 500)."),
+    502: ErrorResolution(_RETRY, _TRANSIENT, "Dixa's gateway answered HTTP 502."),
+    503: ErrorResolution(_RETRY, _TRANSIENT, "Dixa is unavailable (HTTP 503)."),
+    504: ErrorResolution(_RETRY, _TRANSIENT, "Dixa's gateway timed out (HTTP 504)."),
+    # Network faults: a timeout, a reset or a dropped connection says nothing about the request itself.
+    requests.Timeout: ErrorResolution(_RETRY, _TRANSIENT, "The request to Dixa timed out."),
+    requests.exceptions.ChunkedEncodingError: ErrorResolution(_RETRY, _TRANSIENT, "Dixa's response broke off."),
+    requests.ConnectionError: ErrorResolution(_RETRY, _TRANSIENT, "The connection to Dixa failed."),
+    # A URL requests cannot use is a config problem; source.py validates api_url, so this is a backstop.
+    requests.exceptions.InvalidURL: ErrorResolution(_FAIL, _CONFIG, "api_url is not a usable URL."),
+    requests.exceptions.InvalidSchema: ErrorResolution(_FAIL, _CONFIG, "api_url is not a usable URL."),
+}
+
+# Anything not in the table: another 5xx is treated like 500, another 4xx like 400.
+_UNLISTED_SERVER_ERROR = ErrorResolution(_RETRY, _TRANSIENT, "Dixa answered with a server error.")
+_UNLISTED_CLIENT_ERROR = ErrorResolution(_FAIL, _SYSTEM, "Dixa refused the request.")
+_UNLISTED_EXCEPTION = ErrorResolution(_RETRY, _TRANSIENT, "The request to Dixa failed.")
+# Refused or unresolvable: retried like any network fault, but halving the window cannot help it.
+UNREACHABLE = ErrorResolution(_RETRY, _TRANSIENT, "Could not connect to the Exports API host (refused or unknown).")
+
+
+class DixaErrorHandler(HttpStatusErrorHandler):
+    """Looks outcomes up in `DIXA_ERROR_MAPPING` and names the status and window in the message."""
+
+    def __init__(self, logger: logging.Logger, max_retries: int, max_time: timedelta) -> None:
+        super().__init__(logger, error_mapping=DIXA_ERROR_MAPPING, max_retries=max_retries, max_time=max_time)
+
+    @override
+    def interpret_response(
+        self, response_or_exception: Optional[Union[requests.Response, Exception]] = None
+    ) -> ErrorResolution:
+        if isinstance(response_or_exception, requests.Response):
+            return resolve_status(response_or_exception)
+        if isinstance(response_or_exception, Exception):
+            return resolve_exception(response_or_exception)
+        return super().interpret_response(response_or_exception)
+
+
+def resolve_status(response: requests.Response) -> ErrorResolution:
+    status = response.status_code
+    if 200 <= status < 300:
+        return ErrorResolution(ResponseAction.SUCCESS, None, None)
+    resolution = DIXA_ERROR_MAPPING.get(status)
+    if resolution is None:
+        resolution = _UNLISTED_SERVER_ERROR if status >= 500 else _UNLISTED_CLIENT_ERROR
+    message = f"{resolution.error_message} {describe_request(response)}"
+    if status == 400 or (resolution is _UNLISTED_CLIENT_ERROR):
+        message += f" Dixa's answer: {_short_body(response)}"
+    return ErrorResolution(resolution.response_action, resolution.failure_type, message.strip())
+
+
+def resolve_exception(exception: Exception) -> ErrorResolution:
+    if is_unreachable(exception):
+        return UNREACHABLE
+    for klass in type(exception).__mro__:
+        resolution = DIXA_ERROR_MAPPING.get(klass)
+        if resolution is not None:
+            return resolution
+    return _UNLISTED_EXCEPTION
+
+
+def is_unreachable(exception: BaseException) -> bool:
+    """requests wraps urllib3's NewConnectionError (refused, unknown host) in a ConnectionError."""
+    if not isinstance(exception, requests.ConnectionError) or not exception.args:
+        return False
+    reason = getattr(exception.args[0], "reason", exception.args[0])
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def describe_request(response: requests.Response) -> str:
+    """'Request: conversation_export with updated_after=… updated_before=…', never the token (it is a header)."""
+    request = response.request
+    if request is None or not request.url:
+        return ""
+    parts = urlsplit(request.url)
+    params = " ".join(f"{key}={value}" for key, value in parse_qsl(parts.query))
+    endpoint = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    return f"Request: {endpoint} {params}".rstrip() + "."
+
+
+def _short_body(response: requests.Response) -> str:
+    # Error bodies are small (the OAS says none at all); never read more than a little of a streamed one.
+    try:
+        raw = response.raw.read(500, decode_content=True) if response.raw is not None else b""
+    except Exception:  # noqa: BLE001 - the message is best effort; the status already says what failed
+        raw = b""
+    text = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else ""
+    return repr(text[:300]) if text else "no body."
+
+
+def retry_after_s(response: requests.Response) -> Optional[float]:
+    """Seconds from a `Retry-After` header (delta-seconds or HTTP-date, RFC 9110 §10.2.3), or None."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    date_header = response.headers.get("Date")
+    try:
+        now = parsedate_to_datetime(date_header) if date_header else None
+    except (TypeError, ValueError):
+        now = None
+    if now is None or moment.tzinfo is None:
+        return None
+    return max(0.0, (moment - now).total_seconds())
+
+
+class DixaBackoffStrategy(BackoffStrategy):
+    """`Retry-After` when Dixa sends one; otherwise one request interval, doubling, with jitter.
+
+    Dixa documents no rate-limit headers (§3), so the fallback is tied to the pace the connector keeps:
+    retrying sooner than one request interval would only wait in the rate budget instead.
+    """
+
+    def __init__(self, request_interval_s: float, max_wait_s: float = 120.0, rng: Optional[random.Random] = None):
+        self._interval_s = request_interval_s
+        self._max_wait_s = max_wait_s
+        self._rng = rng or random.Random()
+
+    @override
+    def backoff_time(
+        self,
+        response_or_exception: Optional[Union[requests.Response, requests.RequestException]],
+        attempt_count: int,
+    ) -> Optional[float]:
+        if isinstance(response_or_exception, requests.Response):
+            header_s = retry_after_s(response_or_exception)
+            if header_s is not None:
+                # The CDK treats 0 as "no opinion" and then applies its own exponential wait.
+                return max(header_s, 0.001)
+        return self.fallback_s(attempt_count)
+
+    def fallback_s(self, attempt_count: int) -> float:
+        base_s = min(self._interval_s * 2 ** max(0, attempt_count - 1), self._max_wait_s)
+        return base_s * self._rng.uniform(0.5, 1.0)

@@ -1,0 +1,393 @@
+"""The HttpStream hooks: one base stream with the window, state, retry and parsing logic; data-only leaves."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+from abc import ABC
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from datetime import timedelta
+from typing import Any, Optional, Union
+
+import ijson
+import requests
+import urllib3
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.sources.streams.call_rate import APIBudget
+from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
+from airbyte_cdk.sources.streams.http.exceptions import BaseBackoffException
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from requests.auth import AuthBase
+from typing_extensions import override
+
+from source_dixa.errors import UNREACHABLE, DixaBackoffStrategy, DixaErrorHandler
+from source_dixa.windows import Window, iter_windows, ms_to_iso, query_bounds
+
+# Connect quickly or not at all; between bytes a large export may pause while Dixa assembles it.
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 300.0
+# Fresh attempts at one window when its body breaks off or is unusable, before splitting or giving up.
+BODY_ATTEMPTS = 3
+# A window that keeps failing is halved down to this span; below it, splitting no longer helps.
+MIN_SPLIT_MS = 60 * 60 * 1000
+JSON_CONTENT_TYPES = ("application/json", "text/json")
+
+
+def _user_agent() -> str:
+    try:
+        return f"source-dixa/{importlib.metadata.version('source-dixa')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "source-dixa"
+
+
+USER_AGENT = _user_agent()
+
+
+class BodyInterrupted(Exception):
+    """The response body ended or broke before its JSON array closed: the whole window must be read again."""
+
+
+class InvalidResponse(Exception):
+    """A 200 response that is not the JSON array of records the Exports API documents."""
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class DixaExportStream(HttpStream, ABC):
+    """An Exports API endpoint read in half-open time windows, with one STATE checkpoint per window.
+
+    Leaves set `cursor_field` and the `after_param`/`before_param` pair that filters on it.
+    """
+
+    primary_key = "id"
+    cursor_field: str
+    after_param: str
+    before_param: str
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        authenticator: AuthBase,
+        start_ms: int,
+        window_ms: int,
+        api_budget: APIBudget,
+        request_interval_s: float,
+        max_retries: int = 3,
+        now_ms: Callable[[], int] = wall_clock_ms,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        # Read by get_error_handler/get_backoff_strategy, which HttpStream.__init__ calls.
+        self._max_retries = max_retries
+        self._request_interval_s = request_interval_s
+        super().__init__(authenticator=authenticator, api_budget=api_budget)
+        self._url_base = f"{api_url}/v1/"
+        self._start_ms = start_ms
+        self._window_ms = window_ms
+        self._now_ms = now_ms
+        self._sleep = sleep
+        self._backoff = DixaBackoffStrategy(request_interval_s)
+        self._state: MutableMapping[str, Any] = {}
+        self._windows_total = 0
+        self._windows_done = 0
+        # Ids emitted in the current window, so a window re-read after a failure does not repeat them.
+        self._window_ids: set[Any] = set()
+
+    @property
+    @override
+    def url_base(self) -> str:
+        return self._url_base
+
+    @override
+    def path(self, **kwargs: Any) -> str:
+        return self.name
+
+    @override
+    def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
+        # "There are no offset or limit pagination rules" (dixa-exports-api.md §1): one response per window.
+        return None
+
+    @override
+    def request_params(
+        self,
+        stream_state: Optional[Mapping[str, Any]],
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> MutableMapping[str, Any]:
+        after_ms, before_ms = query_bounds(_window_of(stream_slice))
+        return {self.after_param: after_ms, self.before_param: before_ms}
+
+    @override
+    def request_headers(self, **kwargs: Any) -> Mapping[str, Any]:
+        return {"Accept": "application/json", "User-Agent": USER_AGENT}
+
+    @override
+    def request_kwargs(self, **kwargs: Any) -> Mapping[str, Any]:
+        # Stream the body: one window can be hundreds of megabytes (dixa-exports-api.md §6).
+        return {"stream": True, "timeout": (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)}
+
+    @override
+    def get_error_handler(self) -> Optional[ErrorHandler]:
+        return DixaErrorHandler(self.logger, max_retries=self._max_retries, max_time=timedelta(hours=1))
+
+    @override
+    def get_backoff_strategy(self) -> Optional[Union[BackoffStrategy, list[BackoffStrategy]]]:
+        return DixaBackoffStrategy(self._request_interval_s)
+
+    @property
+    @override
+    def state(self) -> MutableMapping[str, Any]:
+        return self._state
+
+    @state.setter
+    @override
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        cursor_ms = parse_state_value((value or {}).get(self.cursor_field), self.name, self.cursor_field)
+        self._state = {} if cursor_ms is None else {self.cursor_field: cursor_ms}
+
+    @property
+    def _state_ms(self) -> Optional[int]:
+        value = self._state.get(self.cursor_field)
+        return value if isinstance(value, int) else None
+
+    @override
+    def stream_slices(
+        self,
+        *,
+        sync_mode: SyncMode,
+        cursor_field: Optional[list[str]] = None,
+        stream_state: Optional[Mapping[str, Any]] = None,
+    ) -> Iterable[Optional[Mapping[str, Any]]]:
+        start_ms = self._start_ms
+        if sync_mode == SyncMode.incremental and self._state_ms is not None:
+            start_ms = max(start_ms, self._state_ms)
+        windows = list(iter_windows(start_ms, self._now_ms(), self._window_ms))
+        self._windows_total, self._windows_done = len(windows), 0
+        if not windows:
+            self.logger.info(f"{self.name}: nothing to read, already up to date at {ms_to_iso(start_ms)}.")
+        return [{"start_ms": window.start_ms, "end_ms": window.end_ms} for window in windows]
+
+    @override
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: Optional[list[str]] = None,
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        stream_state: Optional[Mapping[str, Any]] = None,
+    ) -> Iterable[Mapping[str, Any]]:
+        window = _window_of(stream_slice)
+        started_s = time.monotonic()
+        self._window_ids = set()
+        yield from self._read_window(window)
+        # Only now is every record of the window emitted; the CDK checkpoints right after this slice.
+        if self._state_ms is None or window.end_ms > self._state_ms:
+            self._state = {self.cursor_field: window.end_ms}
+        self._windows_done += 1
+        self.logger.info(
+            f"{self.name}: window {self._windows_done}/{self._windows_total} {window.describe()} done, "
+            f"{len(self._window_ids)} records in {time.monotonic() - started_s:.1f} s, "
+            f"{self._windows_total - self._windows_done} windows left."
+        )
+        self._window_ids = set()
+
+    def probe(self, window: Window) -> int:
+        """Read one window with the CDK's retries only (no splitting, no waiting out rate limits); count records."""
+        return sum(1 for _ in super().read_records(SyncMode.full_refresh, stream_slice=_slice_of(window)))
+
+    def _read_window(self, window: Window) -> Iterator[Mapping[str, Any]]:
+        """Read one window whole; retry it, or split it in halves when Dixa keeps failing on it."""
+        body_failures = 0
+        while True:
+            try:
+                yield from super().read_records(SyncMode.full_refresh, stream_slice=_slice_of(window))
+                return
+            except AirbyteTracedException as error:
+                if _is_rate_limited(error):
+                    # A rate limit is not a failure: the CDK has waited on it; keep asking as long as Dixa says so.
+                    self.logger.warning(f"{self.name}: still rate limited on {window.describe()}; waiting on.")
+                    continue
+                if error.failure_type != FailureType.transient_error or _is_unreachable(error):
+                    raise
+                failure: Exception = error
+            except BodyInterrupted as error:
+                body_failures += 1
+                if body_failures < BODY_ATTEMPTS:
+                    wait_s = self._backoff.fallback_s(body_failures)
+                    self.logger.warning(f"{self.name}: {error} Reading {window.describe()} again in {wait_s:.1f} s.")
+                    self._sleep(wait_s)
+                    continue
+                failure = error
+            except InvalidResponse as error:
+                body_failures += 1
+                if body_failures < BODY_ATTEMPTS:
+                    self.logger.warning(f"{self.name}: {error} Reading {window.describe()} again.")
+                    self._sleep(self._backoff.fallback_s(body_failures))
+                    continue
+                raise AirbyteTracedException(
+                    message=f"Dixa's answer for {self.name} {window.describe()} was not usable: {error}",
+                    internal_message=str(error),
+                    failure_type=FailureType.system_error,
+                ) from None
+            yield from self._split_or_fail(window, failure)
+            return
+
+    def _split_or_fail(self, window: Window, failure: Exception) -> Iterator[Mapping[str, Any]]:
+        if window.span_ms <= MIN_SPLIT_MS:
+            raise AirbyteTracedException(
+                message=(
+                    f"Dixa kept failing on {self.name} {window.describe()}, even in windows of one hour; "
+                    f"the next sync resumes from the last completed window. Last error: {_short(failure)}"
+                ),
+                internal_message=str(failure),
+                failure_type=FailureType.transient_error,
+            ) from None
+        first, second = window.halves()
+        self.logger.warning(
+            f"{self.name}: Dixa kept failing on {window.describe()} ({_short(failure)}); "
+            f"splitting it into {first.describe()} and {second.describe()}."
+        )
+        yield from self._read_window(first)
+        yield from self._read_window(second)
+
+    @override
+    def parse_response(
+        self,
+        response: requests.Response,
+        *,
+        stream_state: Optional[Mapping[str, Any]] = None,
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> Iterable[Mapping[str, Any]]:
+        window = _window_of(stream_slice)
+        content_type = response.headers.get("Content-Type", "")
+        if content_type and not content_type.lower().startswith(JSON_CONTENT_TYPES):
+            self.logger.warning(f"{self.name}: Dixa answered with Content-Type '{content_type}'; parsing it as JSON.")
+        # Parse as the bytes arrive, so memory stays flat however large the window (ijson ships with the CDK).
+        response.raw.decode_content = True
+        body = _PeekingReader(response.raw)
+        start_ms, end_ms = window.start_ms, window.end_ms
+        cursor, seen = self.cursor_field, self._window_ids
+        try:
+            for record in ijson.items(body, "item", use_float=True):
+                try:
+                    cursor_ms = record[cursor]
+                except (KeyError, TypeError):
+                    raise InvalidResponse(f"a record has no '{cursor}' (id {_id_of(record)}).") from None
+                if type(cursor_ms) is not int:
+                    raise InvalidResponse(f"a record's '{cursor}' is {cursor_ms!r}, not Unix milliseconds.")
+                # The request asked one millisecond wider than the window on each side (windows.query_bounds).
+                if start_ms <= cursor_ms < end_ms:
+                    record_id = record.get("id")
+                    if record_id in seen:
+                        continue
+                    seen.add(record_id)
+                    yield record
+        except ijson.IncompleteJSONError:
+            raise BodyInterrupted(f"The response for {window.describe()} ended before its JSON array closed.") from None
+        except ijson.JSONError as error:
+            raise InvalidResponse(
+                f"the body is not JSON (Content-Type '{content_type or 'none'}', {_short(error)})."
+            ) from None
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
+            raise BodyInterrupted(f"The response for {window.describe()} broke off: {_short(error)}.") from None
+        finally:
+            response.close()
+        if body.first_byte != b"[":
+            raise InvalidResponse(
+                f"the body is not a JSON array (it starts with {body.first_byte!r}, Content-Type "
+                f"'{content_type or 'none'}')."
+            )
+
+
+class ConversationExport(DixaExportStream):
+    """GET /v1/conversation_export: https://docs.dixa.io/openapi/exports-api/get-v1-conversation-export.md"""
+
+    cursor_field = "updated_at"
+    after_param = "updated_after"
+    before_param = "updated_before"
+
+
+class _PeekingReader:
+    """A file-like view of the raw body that remembers its first non-blank byte."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.first_byte: Optional[bytes] = None
+
+    def read(self, size: int = -1) -> bytes:
+        chunk: bytes = self._raw.read(size)
+        if self.first_byte is None:
+            stripped = chunk.lstrip()
+            if stripped:
+                self.first_byte = stripped[:1]
+        return chunk
+
+
+def parse_state_value(value: Any, stream_name: str, cursor_field: str) -> Optional[int]:
+    """Accept int milliseconds, or the numeric strings and floats older Dixa connectors wrote."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        value = None
+    elif isinstance(value, (int, float)):
+        return int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    message = (
+        f"The saved state of {stream_name} has {cursor_field}={value!r}, not Unix milliseconds; "
+        "reset the stream or fix the state."
+    )
+    raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+
+
+def _window_of(stream_slice: Optional[Mapping[str, Any]]) -> Window:
+    if not stream_slice:
+        raise ValueError("every request belongs to a window slice")
+    return Window(int(stream_slice["start_ms"]), int(stream_slice["end_ms"]))
+
+
+def _slice_of(window: Window) -> Mapping[str, Any]:
+    return {"start_ms": window.start_ms, "end_ms": window.end_ms}
+
+
+def _id_of(record: Any) -> Any:
+    return record.get("id") if isinstance(record, dict) else None
+
+
+def _short(error: BaseException) -> str:
+    if isinstance(error, AirbyteTracedException):
+        return user_message(error)
+    text = str(error) or type(error).__name__
+    return str(text).splitlines()[0][:300]
+
+
+def _backoff_cause(error: BaseException) -> Optional[BaseBackoffException]:
+    """The CDK raises its give-up error from inside the handler of the last backoff exception."""
+    cause: Optional[BaseException] = error
+    while cause is not None:
+        if isinstance(cause, BaseBackoffException):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def user_message(error: AirbyteTracedException) -> str:
+    """The table's sentence for the last failed attempt, rather than the CDK's "Exhausted available …" wrapper."""
+    cause = _backoff_cause(error)
+    if cause is not None and cause.args and isinstance(cause.args[0], str) and cause.args[0]:
+        return cause.args[0]
+    return error.message or "unknown error"
+
+
+def _is_rate_limited(error: AirbyteTracedException) -> bool:
+    cause = _backoff_cause(error)
+    return cause is not None and isinstance(cause.response, requests.Response) and cause.response.status_code == 429
+
+
+def _is_unreachable(error: AirbyteTracedException) -> bool:
+    """Connection refused or name not resolved: splitting a window cannot help."""
+    cause = _backoff_cause(error)
+    return cause is not None and bool(cause.args) and cause.args[0] == UNREACHABLE.error_message

@@ -1,0 +1,85 @@
+"""Pure window arithmetic on integer Unix milliseconds: no clock, no I/O, no CDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+DAY_MS = 86_400_000
+# "no query can span more than 1 month (31 days)" (Exports API guide; ../shared/docs/dixa-exports-api.md §1).
+MAX_REQUEST_SPAN_MS = 31 * DAY_MS
+# Each request asks for one extra millisecond below the window (see `query_bounds`), so a window may be at most
+# one millisecond shorter than the request limit.
+MAX_WINDOW_MS = MAX_REQUEST_SPAN_MS - 1
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time range `[start_ms, end_ms)`: a record belongs to it when `start_ms <= t < end_ms`."""
+
+    start_ms: int
+    end_ms: int
+
+    @property
+    def span_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+    def contains(self, t_ms: int) -> bool:
+        return self.start_ms <= t_ms < self.end_ms
+
+    def halves(self) -> tuple[Window, Window]:
+        """Split into two contiguous windows; the first gets the odd millisecond."""
+        mid_ms = self.start_ms + (self.span_ms + 1) // 2
+        return Window(self.start_ms, mid_ms), Window(mid_ms, self.end_ms)
+
+    def describe(self) -> str:
+        return f"[{ms_to_iso(self.start_ms)}, {ms_to_iso(self.end_ms)})"
+
+
+def window_ms_for_days(days: int) -> int:
+    """The longest window for a `batch_size` of `days`, capped so no request exceeds the API's 31-day limit.
+
+    >>> window_ms_for_days(1)
+    86400000
+    >>> window_ms_for_days(31) == MAX_WINDOW_MS
+    True
+    """
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    return min(days * DAY_MS, MAX_WINDOW_MS)
+
+
+def iter_windows(start_ms: int, end_ms: int, max_span_ms: int) -> Iterator[Window]:
+    """Cover `[start_ms, end_ms)` with contiguous windows of at most `max_span_ms`; nothing if the range is empty.
+
+    >>> [(w.start_ms, w.end_ms) for w in iter_windows(0, 25, 10)]
+    [(0, 10), (10, 20), (20, 25)]
+    """
+    if max_span_ms <= 0:
+        raise ValueError(f"max_span_ms must be positive, got {max_span_ms}")
+    cursor_ms = start_ms
+    while cursor_ms < end_ms:
+        next_ms = min(cursor_ms + max_span_ms, end_ms)
+        yield Window(cursor_ms, next_ms)
+        cursor_ms = next_ms
+
+
+def query_bounds(window: Window) -> tuple[int, int]:
+    """The `(_after, _before)` values that fetch every record of `window`, however the API treats its bounds.
+
+    The docs don't say whether `_after`/`_before` are inclusive (dixa-exports-api.md §1). Asking for
+    `(start - 1, end)` returns a superset of `[start, end)` under all four readings: an exclusive `_after`
+    starts at `start`, an inclusive one at `start - 1`; an exclusive `_before` stops below `end`, an
+    inclusive one at `end`. The stream then keeps only `start <= t < end`, so a record on a boundary
+    belongs to exactly one window.
+    """
+    return window.start_ms - 1, window.end_ms
+
+
+def ms_to_iso(t_ms: int) -> str:
+    """Render Unix milliseconds as an ISO-8601 UTC string, for logs and messages."""
+    moment = datetime.fromtimestamp(t_ms / 1000, tz=timezone.utc)
+    if t_ms % 1000:
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
