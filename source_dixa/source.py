@@ -16,7 +16,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from typing_extensions import override
 
 from source_dixa.config import DixaConfig, parse_config
-from source_dixa.streams import ConversationExport, DixaExportStream, user_message, wall_clock_ms
+from source_dixa.streams import ConversationExport, DixaExportStream, MessageExport, user_message, wall_clock_ms
 from source_dixa.windows import Window, window_ms_for_days
 
 # `check` asks for the last minute only: enough to prove the token without a backfill.
@@ -65,4 +65,4 @@ class SourceDixa(AbstractSource):
             "max_retries": max_retries,
             "now_ms": self._now_ms,
         }
-        return [ConversationExport(**shared)]
+        return [ConversationExport(**shared), MessageExport(**shared)]

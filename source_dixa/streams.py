@@ -285,11 +285,15 @@ class DixaExportStream(HttpStream, ABC):
                         continue
                     seen.add(record_id)
                     yield record
-        except ijson.IncompleteJSONError:
-            raise BodyInterrupted(f"The response for {window.describe()} ended before its JSON array closed.") from None
         except ijson.JSONError as error:
+            # yajl reports every syntax error as "incomplete"; what came first tells a cut-off array from junk.
+            if body.first_byte == b"[":
+                raise BodyInterrupted(
+                    f"The response for {window.describe()} ended before its JSON array closed."
+                ) from None
             raise InvalidResponse(
-                f"the body is not JSON (Content-Type '{content_type or 'none'}', {_short(error)})."
+                f"the body is not a JSON array (Content-Type '{content_type or 'none'}', "
+                f"starts with {body.first_byte!r}: {_short(error)})."
             ) from None
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
             raise BodyInterrupted(f"The response for {window.describe()} broke off: {_short(error)}.") from None
@@ -308,6 +312,15 @@ class ConversationExport(DixaExportStream):
     cursor_field = "updated_at"
     after_param = "updated_after"
     before_param = "updated_before"
+
+
+class MessageExport(DixaExportStream):
+    """GET /v1/message_export: https://docs.dixa.io/openapi/exports-api/get-v1-message-export.md"""
+
+    # Messages carry no updated_at; created_* is the only documented filter (dixa-exports-api.md §1, §5b).
+    cursor_field = "created_at"
+    after_param = "created_after"
+    before_param = "created_before"
 
 
 class _PeekingReader:
