@@ -22,7 +22,7 @@ from requests.auth import AuthBase
 from typing_extensions import override
 
 from source_dixa.errors import UNREACHABLE, DixaBackoffStrategy, DixaErrorHandler
-from source_dixa.windows import Window, iter_windows, ms_to_iso, query_bounds
+from source_dixa.windows import Window, ms_to_iso, next_window, query_bounds
 
 # Connect quickly or not at all; between bytes a large export may pause while Dixa assembles it.
 CONNECT_TIMEOUT_S = 10.0
@@ -91,7 +91,7 @@ class DixaExportStream(HttpStream, ABC):
         self._sleep = sleep
         self._backoff = DixaBackoffStrategy(request_interval_s)
         self._state: MutableMapping[str, Any] = {}
-        self._windows_total = 0
+        self._sync_end_ms = 0
         self._windows_done = 0
         # Ids emitted in the current window, so a window re-read after a failure does not repeat them.
         self._window_ids: set[Any] = set()
@@ -164,11 +164,17 @@ class DixaExportStream(HttpStream, ABC):
         start_ms = self._start_ms
         if sync_mode == SyncMode.incremental and self._state_ms is not None:
             start_ms = max(start_ms, self._state_ms)
-        windows = list(iter_windows(start_ms, self._now_ms(), self._window_ms))
-        self._windows_total, self._windows_done = len(windows), 0
-        if not windows:
+        end_ms = self._now_ms()
+        self._sync_end_ms, self._windows_done = end_ms, 0
+        if start_ms >= end_ms:
             self.logger.info(f"{self.name}: nothing to read, already up to date at {ms_to_iso(start_ms)}.")
-        return [{"start_ms": window.start_ms, "end_ms": window.end_ms} for window in windows]
+            return
+        # Lazily, one window at a time: a window that had to be split shrinks the ones after it.
+        cursor_ms = start_ms
+        while cursor_ms < end_ms:
+            window = next_window(cursor_ms, end_ms, self._window_ms)
+            yield _slice_of(window)
+            cursor_ms = window.end_ms
 
     @override
     def read_records(
@@ -186,10 +192,11 @@ class DixaExportStream(HttpStream, ABC):
         if self._state_ms is None or window.end_ms > self._state_ms:
             self._state = {self.cursor_field: window.end_ms}
         self._windows_done += 1
+        windows_left = -(-(self._sync_end_ms - window.end_ms) // self._window_ms)
         self.logger.info(
-            f"{self.name}: window {self._windows_done}/{self._windows_total} {window.describe()} done, "
+            f"{self.name}: window {self._windows_done} {window.describe()} done, "
             f"{len(self._window_ids)} records in {time.monotonic() - started_s:.1f} s, "
-            f"{self._windows_total - self._windows_done} windows left."
+            f"{windows_left} windows left."
         )
         self._window_ids = set()
 
@@ -199,6 +206,10 @@ class DixaExportStream(HttpStream, ABC):
 
     def _read_window(self, window: Window) -> Iterator[Mapping[str, Any]]:
         """Read one window whole; retry it, or split it in halves when Dixa keeps failing on it."""
+        if window.span_ms > self._window_ms:
+            # An earlier window of this size had to be split; don't make Dixa fail on this one first.
+            yield from self._read_halves(window)
+            return
         body_failures = 0
         while True:
             try:
@@ -245,10 +256,16 @@ class DixaExportStream(HttpStream, ABC):
                 failure_type=FailureType.transient_error,
             ) from None
         first, second = window.halves()
+        self._window_ms = min(self._window_ms, first.span_ms)
         self.logger.warning(
             f"{self.name}: Dixa kept failing on {window.describe()} ({_short(failure)}); "
-            f"splitting it into {first.describe()} and {second.describe()}."
+            f"splitting it into {first.describe()} and {second.describe()}, "
+            f"and reading the rest of this sync in windows of at most {self._window_ms / 3_600_000:.1f} hours."
         )
+        yield from self._read_halves(window)
+
+    def _read_halves(self, window: Window) -> Iterator[Mapping[str, Any]]:
+        first, second = window.halves()
         yield from self._read_window(first)
         yield from self._read_window(second)
 

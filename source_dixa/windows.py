@@ -60,9 +60,22 @@ def iter_windows(start_ms: int, end_ms: int, max_span_ms: int) -> Iterator[Windo
         raise ValueError(f"max_span_ms must be positive, got {max_span_ms}")
     cursor_ms = start_ms
     while cursor_ms < end_ms:
-        next_ms = min(cursor_ms + max_span_ms, end_ms)
-        yield Window(cursor_ms, next_ms)
-        cursor_ms = next_ms
+        window = next_window(cursor_ms, end_ms, max_span_ms)
+        yield window
+        cursor_ms = window.end_ms
+
+
+def next_window(cursor_ms: int, end_ms: int, max_span_ms: int) -> Window:
+    """The window that starts at `cursor_ms`: `max_span_ms` long, or shorter where the range ends.
+
+    >>> next_window(0, 25, 10), next_window(20, 25, 10)
+    (Window(start_ms=0, end_ms=10), Window(start_ms=20, end_ms=25))
+    """
+    if max_span_ms <= 0:
+        raise ValueError(f"max_span_ms must be positive, got {max_span_ms}")
+    if cursor_ms >= end_ms:
+        raise ValueError(f"empty range [{cursor_ms}, {end_ms})")
+    return Window(cursor_ms, min(cursor_ms + max_span_ms, end_ms))
 
 
 def query_bounds(window: Window) -> tuple[int, int]:
