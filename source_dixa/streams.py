@@ -12,7 +12,14 @@ from typing import Any, Optional, Union
 import ijson
 import requests
 import urllib3
-from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.models import (
+    AirbyteEstimateTraceMessage,
+    AirbyteTraceMessage,
+    EstimateType,
+    FailureType,
+    SyncMode,
+    TraceType,
+)
 from airbyte_cdk.sources.streams.call_rate import APIBudget
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
@@ -91,8 +98,11 @@ class DixaExportStream(HttpStream, ABC):
         self._sleep = sleep
         self._backoff = DixaBackoffStrategy(request_interval_s)
         self._state: MutableMapping[str, Any] = {}
+        # Progress of the current sync, for the per-window log line and the ESTIMATE trace.
+        self._sync_start_ms = 0
         self._sync_end_ms = 0
         self._windows_done = 0
+        self._records_read = 0
         # Ids emitted in the current window, so a window re-read after a failure does not repeat them.
         self._window_ids: set[Any] = set()
 
@@ -165,7 +175,7 @@ class DixaExportStream(HttpStream, ABC):
         if sync_mode == SyncMode.incremental and self._state_ms is not None:
             start_ms = max(start_ms, self._state_ms)
         end_ms = self._now_ms()
-        self._sync_end_ms, self._windows_done = end_ms, 0
+        self._sync_start_ms, self._sync_end_ms, self._windows_done, self._records_read = start_ms, end_ms, 0, 0
         if start_ms >= end_ms:
             self.logger.info(f"{self.name}: nothing to read, already up to date at {ms_to_iso(start_ms)}.")
             return
@@ -183,7 +193,7 @@ class DixaExportStream(HttpStream, ABC):
         cursor_field: Optional[list[str]] = None,
         stream_slice: Optional[Mapping[str, Any]] = None,
         stream_state: Optional[Mapping[str, Any]] = None,
-    ) -> Iterable[Mapping[str, Any]]:
+    ) -> Iterable[Union[Mapping[str, Any], AirbyteTraceMessage]]:
         window = _window_of(stream_slice)
         started_s = time.monotonic()
         self._window_ids = set()
@@ -198,7 +208,18 @@ class DixaExportStream(HttpStream, ABC):
             f"{len(self._window_ids)} records in {time.monotonic() - started_s:.1f} s, "
             f"{windows_left} windows left."
         )
+        self._records_read += len(self._window_ids)
         self._window_ids = set()
+        yield self._estimate(window)
+
+    def _estimate(self, done: Window) -> AirbyteTraceMessage:
+        """Rows expected for this sync, extrapolated from the time covered so far, so the UI can show progress."""
+        covered_ms = max(1, done.end_ms - self._sync_start_ms)
+        total_ms = max(covered_ms, self._sync_end_ms - self._sync_start_ms)
+        estimate = AirbyteEstimateTraceMessage(
+            name=self.name, type=EstimateType.STREAM, row_estimate=self._records_read * total_ms // covered_ms
+        )
+        return AirbyteTraceMessage(type=TraceType.ESTIMATE, emitted_at=time.time() * 1000, estimate=estimate)
 
     def probe(self, window: Window) -> int:
         """Read one window with the CDK's retries only (no splitting, no waiting out rate limits); count records."""
