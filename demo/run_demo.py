@@ -77,12 +77,12 @@ def main() -> int:
         }
         problems = first.compare(expected, since_ms=start_ms)
 
-        # The account moves on: 25 conversations updated (with new messages), 10 new ones.
+        # The account moves on: agents reply in 25 conversations, 10 conversations are new.
         changed_at_ms = int(time.time() * 1000)
         updated = [c["id"] for c in emulator.conversations()[::60]][:25]
-        emulator.update_conversations(updated, changed_at_ms)
+        replies = emulator.reply_to_conversations(updated, changed_at_ms)
         added = emulator.add_conversations(10, changed_at_ms)
-        print(f"\n   ...meanwhile in Dixa: {len(updated)} conversations updated, {len(added)} created.")
+        print(f"\n   ...meanwhile in Dixa: {len(replies)} replies in existing conversations, {len(added)} new ones.")
         time.sleep(0.01)
 
         second = _run(
@@ -99,6 +99,8 @@ def main() -> int:
         problems += second.compare(expected_second, since_ms=None)
         if not set(updated) | set(added) <= second.ids("conversation_export"):
             problems.append("the incremental read missed an updated or new conversation")
+        if not set(replies) <= second.ids("message_export"):
+            problems.append("the incremental read missed a new message")
 
     print(f"\nRecords and states are in {OUT.relative_to(ROOT)}/ (one JSON record per line).")
     if problems:

@@ -274,6 +274,10 @@ class _Table(Generic[_K]):
     def first_payload(self) -> bytes | None:
         return self._payloads[0] if self._payloads else None
 
+    def first_record(self) -> dict[str, Any] | None:
+        payload = self.first_payload()
+        return json.loads(payload) if payload is not None else None
+
 
 # ------------------------------------------------------------------------------------------------------------------
 # Data generation
@@ -1068,6 +1072,31 @@ class DixaEmulator:
                 if isinstance(extra, dict):
                     extra["revision"] = int(extra.get("revision", 0)) + 1
                 self._conversations.put(record)
+
+    def reply_to_conversations(self, ids: Iterable[int], at_ms: int) -> list[str]:
+        """A new outbound message in each conversation, created at `at_ms`, which also updates the conversation.
+
+        This is how conversations change in a real account; returns the new message ids.
+        """
+        ids = list(ids)
+        self.update_conversations(ids, at_ms)
+        with self._lock:
+            template = self._messages.first_record()
+            if template is None:
+                return []
+            new_ids: list[str] = []
+            for conversation_id in ids:
+                message = dict(template)
+                message.update(
+                    id=_uuid(self._mutation_rng),
+                    csid=conversation_id,
+                    created_at=at_ms,
+                    direction="outbound",
+                    text=f"Following up on #{conversation_id} — «done» \"quoted\"\nthanks",
+                )
+                self._messages.put(message)
+                new_ids.append(message["id"])
+            return new_ids
 
     def add_conversations(self, count: int, updated_at_ms: int) -> list[int]:
         """Create `count` conversations with `updated_at == updated_at_ms` (messages at or before it); return ids."""
