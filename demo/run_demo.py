@@ -40,8 +40,10 @@ def main() -> int:
             "requests_per_minute": 600,
         }
         config_path = _write("config.json", config)
-        print(f"Dixa emulator on {emulator.url}: {len(emulator.conversations())} conversations, "
-              f"{len(emulator.messages())} messages (seeded, synthetic).")
+        print(
+            f"Dixa emulator on {emulator.url}: {len(emulator.conversations())} conversations, "
+            f"{len(emulator.messages())} messages (seeded, synthetic)."
+        )
 
         check = _run("check", "--config", str(config_path))
         status = next(m["connectionStatus"] for m in check.messages if m["type"] == "CONNECTION_STATUS")
@@ -86,14 +88,22 @@ def main() -> int:
         time.sleep(0.01)
 
         second = _run(
-            "read", "--config", str(config_path), "--catalog", str(catalog_path), "--state", str(state_path),
+            "read",
+            "--config",
+            str(config_path),
+            "--catalog",
+            str(catalog_path),
+            "--state",
+            str(state_path),
             label="incremental",
         )
         _write("state.json", second.final_state())
         _report("4. read (incremental, from the saved state)", second)
         resume_ms = {name: first_state_value(first_state, name) for name in STREAMS}
         expected_second = {
-            "conversation_export": emulator.expected_conversation_ids(resume_ms["conversation_export"], second.ended_ms),
+            "conversation_export": emulator.expected_conversation_ids(
+                resume_ms["conversation_export"], second.ended_ms
+            ),
             "message_export": emulator.expected_message_ids(resume_ms["message_export"], second.ended_ms),
         }
         problems += second.compare(expected_second, since_ms=None)
@@ -168,10 +178,14 @@ def _cli() -> list[str]:
 
 def _run(*args: str, label: str = "") -> Run:
     started = time.monotonic()
-    process = subprocess.run([*_cli(), *args], capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.run(
+        [*_cli(), *args], capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     ended_ms = int(time.time() * 1000)
     messages = [json.loads(line) for line in process.stdout.splitlines() if line.startswith("{")]
-    errors = [m["trace"]["error"]["message"] for m in messages if m["type"] == "TRACE" and m["trace"].get("type") == "ERROR"]
+    errors = [
+        m["trace"]["error"]["message"] for m in messages if m["type"] == "TRACE" and m["trace"].get("type") == "ERROR"
+    ]
     if process.returncode != 0 or errors:
         print(process.stderr[-2000:], file=sys.stderr)
         raise SystemExit(f"source-dixa {args[0]} failed (exit {process.returncode}): {'; '.join(errors)}")

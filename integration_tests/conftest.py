@@ -96,8 +96,16 @@ class Workspace:
         }
         return self.write(f"catalog_{sync_mode}_{'_'.join(streams)}.json", configured)
 
-    def run(self, command: str, *, catalog: Optional[Path] = None, state: Any = None, debug: bool = False,
-            config: Optional[dict[str, Any]] = None, timeout_s: float = 120) -> CliResult:
+    def run(
+        self,
+        command: str,
+        *,
+        catalog: Optional[Path] = None,
+        state: Any = None,
+        debug: bool = False,
+        config: Optional[dict[str, Any]] = None,
+        timeout_s: float = 120,
+    ) -> CliResult:
         args = [*cli_command(), command]
         if command != "spec":
             args += ["--config", str(self.write("config.json", config if config is not None else self.config))]
@@ -129,8 +137,12 @@ def final_state(result: CliResult) -> list[dict[str, Any]]:
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
     """60 days of a small account, ending a day before 'now' in 2025; tests adjust it before the emulator starts."""
-    return EmulatorConfig(conversations=300, messages_per_conversation=2.0, start_ms=1_735_689_600_000,
-                          end_ms=1_735_689_600_000 + 60 * DAY_MS)
+    return EmulatorConfig(
+        conversations=300,
+        messages_per_conversation=2.0,
+        start_ms=1_735_689_600_000,
+        end_ms=1_735_689_600_000 + 60 * DAY_MS,
+    )
 
 
 @pytest.fixture

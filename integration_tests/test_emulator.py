@@ -39,7 +39,7 @@ CURSORS = {CONVERSATION_PATH: "updated_at", MESSAGE_PATH: "created_at"}
 PREFIXES = {CONVERSATION_PATH: "updated", MESSAGE_PATH: "created"}
 
 
-def small_config(**overrides: Any) -> EmulatorConfig:  # noqa: ANN401 (EmulatorConfig fields)
+def small_config(**overrides: Any) -> EmulatorConfig:
     values: dict[str, Any] = {
         "token": TOKEN,
         "conversations": 120,
@@ -76,7 +76,7 @@ def fetch(
     return http.get(emu.url + path, params=window(path, after, before), timeout=10, stream=stream)
 
 
-def load_json(path: Path) -> Any:  # noqa: ANN401 (parsed JSON)
+def load_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 

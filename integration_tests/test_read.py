@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from integration_tests.conftest import DAY_MS, Workspace, cli_command, cli_env, final_state, parse_messages
-from integration_tests.emulator import DixaEmulator, EmulatorConfig
+from integration_tests.emulator import DixaEmulator
 
 START_MS = 1_735_689_600_000  # 2025-01-01, the workspace's start_date
 
@@ -62,8 +62,15 @@ def test_incremental_emits_one_state_per_window_and_resumes_with_updates_only(
 
 def test_state_from_airbyte_legacy_connector_is_accepted(workspace: Workspace, emulator: DixaEmulator) -> None:
     resume_ms = START_MS + 30 * DAY_MS
-    legacy_state = [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "conversation_export"},
-                                                   "stream_state": {"updated_at": str(resume_ms)}}}]
+    legacy_state = [
+        {
+            "type": "STREAM",
+            "stream": {
+                "stream_descriptor": {"name": "conversation_export"},
+                "stream_state": {"updated_at": str(resume_ms)},
+            },
+        }
+    ]
     result = workspace.run("read", catalog=workspace.catalog(), state=legacy_state)
     assert result.returncode == 0, result.stderr
     assert set(result.ids("conversation_export")) == emulator.expected_conversation_ids(resume_ms, _now_ms())
@@ -121,7 +128,9 @@ def test_killed_sync_resumes_from_its_last_state_without_loss(workspace: Workspa
         for m in messages:
             if m["type"] == "RECORD":
                 seen[m["record"]["stream"]].add(m["record"]["data"]["id"])
-        latest = {m["state"]["stream"]["stream_descriptor"]["name"]: m["state"] for m in messages if m["type"] == "STATE"}
+        latest = {
+            m["state"]["stream"]["stream_descriptor"]["name"]: m["state"] for m in messages if m["type"] == "STATE"
+        }
         merged = {s["stream"]["stream_descriptor"]["name"]: s for s in (state or [])}
         merged.update(latest)
         state = list(merged.values())
@@ -179,7 +188,9 @@ def test_spec_and_discover(workspace: Workspace) -> None:
     assert json.dumps(streams["conversation_export"]["json_schema"]).count('"additionalProperties": true') >= 1
 
 
-def test_two_stream_incremental_sync_tracks_each_stream_separately(workspace: Workspace, emulator: DixaEmulator) -> None:
+def test_two_stream_incremental_sync_tracks_each_stream_separately(
+    workspace: Workspace, emulator: DixaEmulator
+) -> None:
     catalog = workspace.catalog(("conversation_export", "message_export"))
     before_ms = _now_ms()
     first = workspace.run("read", catalog=catalog)
@@ -205,9 +216,11 @@ def test_two_stream_incremental_sync_tracks_each_stream_separately(workspace: Wo
 def test_demo_runs_end_to_end() -> None:
     import subprocess
     import sys
+
     from integration_tests.conftest import ROOT
 
-    process = subprocess.run([sys.executable, str(ROOT / "demo" / "run_demo.py")], capture_output=True, text=True,
-                             timeout=120)
+    process = subprocess.run(
+        [sys.executable, str(ROOT / "demo" / "run_demo.py")], capture_output=True, text=True, timeout=120
+    )
     assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-2000:]
     assert "Every record matches the emulator's ground truth" in process.stdout

@@ -137,7 +137,8 @@ def test_unusable_200_answers_fail_clearly_without_advancing_state(
     assert errors and expected in errors[0]["message"]
     assert "Traceback" not in errors[0]["message"]
     assert result.state_messages() == [] or all(
-        s["updated_at"] <= state[0]["stream"]["stream_state"]["updated_at"] for s in result.states("conversation_export")
+        s["updated_at"] <= state[0]["stream"]["stream_state"]["updated_at"]
+        for s in result.states("conversation_export")
     )
     retried = workspace.run("read", catalog=catalog, state=state)
     assert retried.returncode == 0
@@ -167,7 +168,9 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
 
 
 @pytest.mark.parametrize(("key", "value", "expected"), BAD_CONFIGS)
-def test_bad_config_fails_check_with_its_own_sentence(workspace: Workspace, key: str, value: Any, expected: str) -> None:
+def test_bad_config_fails_check_with_its_own_sentence(
+    workspace: Workspace, key: str, value: Any, expected: str
+) -> None:
     workspace.config[key] = value
     result = workspace.run("check")
     status = result.connection_status()
@@ -190,7 +193,9 @@ def test_bad_config_fails_read_as_config_error_before_any_request(
     assert result.records() == [] and result.state_messages() == []
 
 
-def test_token_never_appears_in_debug_output_even_when_things_fail(workspace: Workspace, emulator: DixaEmulator) -> None:
+def test_token_never_appears_in_debug_output_even_when_things_fail(
+    workspace: Workspace, emulator: DixaEmulator
+) -> None:
     emulator.inject("500", "truncate", "reset", "429", "401")
     token = workspace.config["api_token"]
     result = workspace.run("read", catalog=workspace.catalog(), debug=True)

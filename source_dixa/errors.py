@@ -31,7 +31,7 @@ _SYSTEM = FailureType.system_error
 
 # Keys are HTTP statuses or exception classes (matched through their class hierarchy, most specific first).
 # Sources: the Exports OAS lists 400, 401, 429 and 500 (dixa-exports-api.md §4); peers' handling in §3 and §9.
-DIXA_ERROR_MAPPING: Mapping[Union[int, type[Exception]], ErrorResolution] = {
+DIXA_ERROR_MAPPING: Mapping[Union[int, str, type[Exception]], ErrorResolution] = {
     # OAS: "400 Invalid query parameters", no body. Repeating the same window cannot help.
     400: ErrorResolution(_FAIL, _SYSTEM, "Dixa refused the request parameters (HTTP 400)."),
     # OAS: "401 Invalid or missing credentials".
@@ -129,7 +129,7 @@ def _short_body(response: requests.Response) -> str:
     # Error bodies are small (the OAS says none at all); never read more than a little of a streamed one.
     try:
         raw = response.raw.read(500, decode_content=True) if response.raw is not None else b""
-    except Exception:  # noqa: BLE001 - the message is best effort; the status already says what failed
+    except Exception:
         raw = b""
     text = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else ""
     return repr(text[:300]) if text else "no body."
@@ -165,7 +165,9 @@ class DixaBackoffStrategy(BackoffStrategy):
     retrying sooner than one request interval would only wait in the rate budget instead.
     """
 
-    def __init__(self, request_interval_s: float, max_wait_s: float = 120.0, rng: Optional[random.Random] = None):
+    def __init__(
+        self, request_interval_s: float, max_wait_s: float = 120.0, rng: Optional[random.Random] = None
+    ) -> None:
         self._interval_s = request_interval_s
         self._max_wait_s = max_wait_s
         self._rng = rng or random.Random()
@@ -184,5 +186,5 @@ class DixaBackoffStrategy(BackoffStrategy):
         return self.fallback_s(attempt_count)
 
     def fallback_s(self, attempt_count: int) -> float:
-        base_s = min(self._interval_s * 2 ** max(0, attempt_count - 1), self._max_wait_s)
+        base_s = min(self._interval_s * 2.0 ** max(0, attempt_count - 1), self._max_wait_s)
         return base_s * self._rng.uniform(0.5, 1.0)

@@ -53,7 +53,9 @@ class SourceDixa(AbstractSource):
     def _build_streams(self, dixa: DixaConfig, max_retries: int = 3) -> list[DixaExportStream]:
         # One budget for all streams: Dixa limits requests per token, not per endpoint (dixa-exports-api.md §3).
         budget = APIBudget(
-            policies=[MovingWindowCallRatePolicy(rates=[Rate(dixa.requests_per_minute, timedelta(minutes=1))], matchers=[])]
+            policies=[
+                MovingWindowCallRatePolicy(rates=[Rate(dixa.requests_per_minute, timedelta(minutes=1))], matchers=[])
+            ]
         )
         shared: dict[str, Any] = {
             "api_url": dixa.api_url,

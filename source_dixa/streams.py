@@ -7,7 +7,7 @@ import time
 from abc import ABC
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import timedelta
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, cast
 
 import ijson
 import requests
@@ -131,11 +131,21 @@ class DixaExportStream(HttpStream, ABC):
         return {self.after_param: after_ms, self.before_param: before_ms}
 
     @override
-    def request_headers(self, **kwargs: Any) -> Mapping[str, Any]:
+    def request_headers(
+        self,
+        stream_state: Optional[Mapping[str, Any]],
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> Mapping[str, Any]:
         return {"Accept": "application/json", "User-Agent": USER_AGENT}
 
     @override
-    def request_kwargs(self, **kwargs: Any) -> Mapping[str, Any]:
+    def request_kwargs(
+        self,
+        stream_state: Optional[Mapping[str, Any]],
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> Mapping[str, Any]:
         # Stream the body: one window can be hundreds of megabytes (dixa-exports-api.md §6).
         return {"stream": True, "timeout": (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)}
 
@@ -234,7 +244,11 @@ class DixaExportStream(HttpStream, ABC):
         body_failures = 0
         while True:
             try:
-                yield from super().read_records(SyncMode.full_refresh, stream_slice=_slice_of(window))
+                # parse_response yields only records; the CDK's type also admits messages.
+                yield from cast(
+                    Iterable[Mapping[str, Any]],
+                    super().read_records(SyncMode.full_refresh, stream_slice=_slice_of(window)),
+                )
                 return
             except AirbyteTracedException as error:
                 if _is_rate_limited(error):

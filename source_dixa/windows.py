@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 DAY_MS = 86_400_000
 # "no query can span more than 1 month (31 days)" (Exports API guide; ../shared/docs/dixa-exports-api.md §1).
@@ -92,7 +92,7 @@ def query_bounds(window: Window) -> tuple[int, int]:
 
 def ms_to_iso(t_ms: int) -> str:
     """Render Unix milliseconds as an ISO-8601 UTC string, for logs and messages."""
-    moment = datetime.fromtimestamp(t_ms / 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(t_ms / 1000, tz=UTC)
     if t_ms % 1000:
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -24,7 +24,9 @@ def make_stream() -> Callable[..., DixaExportStream]:
         cls: type[DixaExportStream] = ConversationExport,
         max_retries: int = 2,
     ) -> DixaExportStream:
-        budget = APIBudget(policies=[MovingWindowCallRatePolicy(rates=[Rate(10_000, timedelta(minutes=1))], matchers=[])])
+        budget = APIBudget(
+            policies=[MovingWindowCallRatePolicy(rates=[Rate(10_000, timedelta(minutes=1))], matchers=[])]
+        )
         return cls(
             api_url=API_URL,
             authenticator=TokenAuthenticator(token=TOKEN),

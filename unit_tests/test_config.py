@@ -65,7 +65,9 @@ def test_parse_config_batch_size_accepted(batch_size: Any) -> None:
     assert parse_config(ConfigBuilder().with_batch_size(batch_size).build(), NOW_MS).batch_days == int(batch_size)
 
 
-@pytest.mark.parametrize("api_url", ["not a url", "ftp://exports.dixa.io", "https://", "exports.dixa.io", "http://[::1"])
+@pytest.mark.parametrize(
+    "api_url", ["not a url", "ftp://exports.dixa.io", "https://", "exports.dixa.io", "http://[::1"]
+)
 def test_parse_config_api_url_not_a_url(api_url: str) -> None:
     assert "is not a URL" in (_error(ConfigBuilder().with_api_url(api_url).build()).message or "")
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs in the tests extra
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs in the tests extra
 
 from source_dixa.config import DEFAULT_API_URL
 
@@ -107,12 +107,12 @@ def test_dockerfile_base_image_is_a_pinned_python_connector_base_and_matches_met
     assert BASE_IMAGE.match(default), default
     assert default == metadata()["data"]["connectorBuildOptions"]["baseImage"]
     froms = [arguments for keyword, arguments in dockerfile_instructions() if keyword == "FROM"]
-    assert froms and all(arguments.split()[0] == "${BASE_IMAGE}" for arguments in froms)
+    assert froms
+    assert all(arguments.split()[0] == "${BASE_IMAGE}" for arguments in froms)
 
 
 def test_dockerfile_final_stage_follows_airbyte_image_convention() -> None:
     stage = final_stage()
-    keywords = [keyword for keyword, _ in stage]
     assert ("WORKDIR", "/airbyte/integration_code") in stage
     env: dict[str, str] = {}
     for keyword, arguments in stage:
@@ -121,9 +121,10 @@ def test_dockerfile_final_stage_follows_airbyte_image_convention() -> None:
     assert env["AIRBYTE_ENTRYPOINT"] == "/entrypoint.sh"
     assert json.loads(dict(stage)["ENTRYPOINT"]) == ["/entrypoint.sh"]
     # The last USER wins, and it must not be root.
-    assert keywords[-1] == "USER" and stage[-1][1] == "airbyte"
+    assert stage[-1] == ("USER", "airbyte")
     script = " ".join(arguments for keyword, arguments in stage if keyword == "RUN" and "/entrypoint.sh" in arguments)
-    assert 'exec source-dixa "$@"' in script and "chmod 755 /entrypoint.sh" in script
+    assert 'exec source-dixa "$@"' in script
+    assert "chmod 755 /entrypoint.sh" in script
     assert docker_label("io.airbyte.name") == metadata()["data"]["dockerRepository"]
 
 
@@ -133,37 +134,47 @@ def test_dockerfile_installs_the_package_non_editable() -> None:
     assert installs == ["pip install --no-cache-dir ."]
 
 
-def test_dockerignore_lets_through_exactly_what_the_dockerfile_copies() -> None:
+def dockerignore_keeps(path: str) -> bool:
+    """Docker's rule, for the kinds of pattern .dockerignore uses: the last pattern that matches the path or one of
+    its parent directories decides, `!` re-includes, and `**/x` matches `x` at any depth."""
     patterns = [
         line.strip()
         for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
+    parts = path.split("/")
+    parents = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    keep = True
+    for pattern in patterns:
+        body = pattern.removeprefix("!")
+        if body.startswith("**/"):
+            hit = any(fnmatch.fnmatch(part, body[3:]) for part in parts)
+        else:
+            hit = any(fnmatch.fnmatch(parent, body) for parent in parents)
+        if hit:
+            keep = pattern.startswith("!")
+    return keep
 
-    def included(path: str) -> bool:
-        # Docker's rule: the last matching pattern decides; "!" re-includes. A directory pattern covers its files.
-        keep = True
-        for pattern in patterns:
-            negated = pattern.startswith("!")
-            body = pattern.lstrip("!").replace("**/", "")
-            parts = path.split("/")
-            prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-            if any(fnmatch.fnmatch(prefix, body) or fnmatch.fnmatch(part, body) for prefix, part in zip(prefixes, parts)):
-                keep = negated
-        return keep
 
+def test_dockerignore_lets_through_exactly_what_the_dockerfile_copies() -> None:
     copied = []
     for keyword, arguments in dockerfile_instructions():
         if keyword == "COPY" and "--from" not in arguments:
             copied += shlex.split(arguments)[:-1]
     assert copied, "the Dockerfile copies nothing from the build context"
     for source in copied:
-        assert included(source), f"{source} is copied by the Dockerfile but excluded by .dockerignore"
+        assert dockerignore_keeps(source), f"{source} is copied by the Dockerfile but excluded by .dockerignore"
     for needed in ("source_dixa/spec.yaml", "source_dixa/schemas/conversation_export.json", "setup.py"):
-        assert included(needed), needed
-    for excluded in (".venv/bin/python", "integration_tests/emulator.py", "secrets/config.json", ".git/HEAD",
-                     "source_dixa/__pycache__/source.cpython-311.pyc", "build/standard-tests/config.json"):
-        assert not included(excluded), excluded
+        assert dockerignore_keeps(needed), needed
+    for excluded in (
+        ".venv/bin/python",
+        "integration_tests/emulator.py",
+        "secrets/config.json",
+        ".git/HEAD",
+        "source_dixa/__pycache__/source.cpython-311.pyc",
+        "build/standard-tests/config.json",
+    ):
+        assert not dockerignore_keeps(excluded), excluded
 
 
 def test_image_check_script_is_valid_bash() -> None:
@@ -186,8 +197,19 @@ def _metadata_schema() -> dict[str, Any]:
     return schema
 
 
+def _without_nested_ids(node: Any, *, root: bool = True) -> Any:
+    """The published file inlines sub-schemas with their own `$id`s, but its `$ref`s point into the root document
+    (`#/properties/data/...`). Under draft 7 a nested `$id` changes the base those refs resolve against, so a
+    strict validator cannot follow them; dropping the nested `$id`s resolves every ref against the root."""
+    if isinstance(node, dict):
+        return {k: _without_nested_ids(v, root=False) for k, v in node.items() if root or k != "$id"}
+    if isinstance(node, list):
+        return [_without_nested_ids(item, root=False) for item in node]
+    return node
+
+
 def test_metadata_validates_against_airbytes_published_schema() -> None:
-    schema = _metadata_schema()
+    schema = _without_nested_ids(_metadata_schema())
     validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
     problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(metadata())]
     assert not problems, problems
@@ -195,7 +217,7 @@ def test_metadata_validates_against_airbytes_published_schema() -> None:
 
 def test_metadata_validates_against_airbytes_pydantic_model() -> None:
     _metadata_schema()
-    from airbyte_connector_models.metadata.v0 import ConnectorMetadataDefinitionV0
+    from airbyte_connector_models.metadata.v0.connector_metadata_definition_v0 import ConnectorMetadataDefinitionV0
 
     model = ConnectorMetadataDefinitionV0.model_validate(metadata())
     assert model.data.docker_repository == "airbyte/source-dixa"
@@ -252,3 +274,16 @@ def test_changelog_lists_newest_first_without_repeats() -> None:
     assert versions == sorted(set(versions), reverse=True)
     dates = [date for _, date in rows]
     assert dates == sorted(dates, reverse=True)
+
+
+def test_metadata_schema_check_catches_a_broken_file() -> None:
+    schema = _without_nested_ids(_metadata_schema())
+    broken = metadata()
+    del broken["data"]["githubIssueLabel"]
+    broken["data"]["releaseStage"] = "ga"
+    broken["data"]["remoteRegistries"]["pypi"] = {"enabled": "no"}
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    messages = " | ".join(error.message for error in validator.iter_errors(broken))
+    assert "'githubIssueLabel' is a required property" in messages
+    assert "'ga' is not one of" in messages
+    assert "'packageName' is a required property" in messages

@@ -180,7 +180,9 @@ def test_400_names_the_window_and_the_answer(make_stream: StreamFactory) -> None
 def test_server_errors_are_retried(make_stream: StreamFactory) -> None:
     stream = make_stream(start_ms=NOW_MS - DAY_MS, window_ms=DAY_MS)
     with rm.Mocker() as mocker:
-        mocker.get(URL, [{"status_code": 503}, {"exc": requests.exceptions.ReadTimeout}, {"json": _records((7, NOW_MS - 3))}])
+        mocker.get(
+            URL, [{"status_code": 503}, {"exc": requests.exceptions.ReadTimeout}, {"json": _records((7, NOW_MS - 3))}]
+        )
         assert [r["id"] for r in _read_all(stream)] == [7]
         assert mocker.call_count == 3
 
@@ -234,7 +236,9 @@ def test_rate_limit_is_waited_out_for_as_long_as_dixa_asks(make_stream: StreamFa
         assert mocker.call_count == 4
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, None), (5, 5), ("1704067200000", 1704067200000), (1.7e12, 1700000000000)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, None), (5, 5), ("1704067200000", 1704067200000), (1.7e12, 1700000000000)]
+)
 def test_parse_state_value_accepts_legacy_forms(value: Any, expected: Any) -> None:
     assert parse_state_value(value, "conversation_export", "updated_at") == expected
 

@@ -54,7 +54,7 @@ def test_window_ms_for_days_caps_at_the_api_limit() -> None:
     assert window_ms_for_days(1) == DAY_MS
     assert window_ms_for_days(30) == 30 * DAY_MS
     assert window_ms_for_days(31) == MAX_REQUEST_SPAN_MS - 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1"):
         window_ms_for_days(0)
 
 
@@ -65,9 +65,7 @@ def test_no_request_spans_more_than_31_days(days: int) -> None:
         assert before_ms - after_ms <= MAX_REQUEST_SPAN_MS
 
 
-@pytest.mark.parametrize(
-    ("after_inclusive", "before_inclusive"), list(itertools.product([False, True], repeat=2))
-)
+@pytest.mark.parametrize(("after_inclusive", "before_inclusive"), list(itertools.product([False, True], repeat=2)))
 def test_boundary_records_belong_to_one_window_under_every_bound_reading(
     after_inclusive: bool, before_inclusive: bool
 ) -> None:
