@@ -21,6 +21,9 @@ from source_dixa.windows import Window, window_ms_for_days
 
 # `check` asks for the last minute only: enough to prove the token without a backfill.
 CHECK_SPAN_MS = 60_000
+# The budget counts when we send, Dixa counts when it receives: a second of slack keeps latency jitter from
+# squeezing one request too many into Dixa's minute.
+PACING_WINDOW = timedelta(minutes=1, seconds=1)
 
 
 class SourceDixa(AbstractSource):
@@ -53,9 +56,7 @@ class SourceDixa(AbstractSource):
     def _build_streams(self, dixa: DixaConfig, max_retries: int = 3) -> list[DixaExportStream]:
         # One budget for all streams: Dixa limits requests per token, not per endpoint (dixa-exports-api.md §3).
         budget = APIBudget(
-            policies=[
-                MovingWindowCallRatePolicy(rates=[Rate(dixa.requests_per_minute, timedelta(minutes=1))], matchers=[])
-            ]
+            policies=[MovingWindowCallRatePolicy(rates=[Rate(dixa.requests_per_minute, PACING_WINDOW)], matchers=[])]
         )
         shared: dict[str, Any] = {
             "api_url": dixa.api_url,
