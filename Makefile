@@ -28,4 +28,24 @@ bench: $(STAMP)
 	$(PY) bench/run_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info demo/output bench/output
+	rm -rf $(VENV) $(PYAIRBYTE_VENV) .pytest_cache build *.egg-info demo/output bench/output
+
+# Builds the image from ./Dockerfile and runs spec, check and read through its entrypoint against the emulator:
+# with Docker if an engine answers, else with podman and a local stand-in base image (root, Debian; see the script).
+image-check: $(STAMP)
+	PYTHON=$(PY) bash scripts/image_check.sh
+
+# PyAirbyte (PyPI `airbyte`, about 700 MB) gets its own virtualenv, so `make test` never installs it.
+PYAIRBYTE_VENV ?= .venv-pyairbyte
+PYAIRBYTE_PY := $(PYAIRBYTE_VENV)/bin/python
+PYAIRBYTE_STAMP := $(PYAIRBYTE_VENV)/.installed
+
+$(PYAIRBYTE_STAMP): setup.py
+	$(PYTHON) -m venv $(PYAIRBYTE_VENV)
+	printf '*\n' > $(PYAIRBYTE_VENV)/.gitignore
+	$(PYAIRBYTE_PY) -m pip install --quiet --upgrade pip
+	$(PYAIRBYTE_PY) -m pip install --quiet 'airbyte>=0.71.3,<0.72' 'pytest>=8,<10' -e .
+	touch $(PYAIRBYTE_STAMP)
+
+pyairbyte-test: $(PYAIRBYTE_STAMP)
+	AIRBYTE_OFFLINE_MODE=1 DO_NOT_TRACK=1 $(PYAIRBYTE_PY) -m pytest -m pyairbyte integration_tests/test_pyairbyte.py
