@@ -89,14 +89,13 @@ class DixaExportStream(HttpStream, ABC):
     ) -> None:
         # Read by get_error_handler/get_backoff_strategy, which HttpStream.__init__ calls.
         self._max_retries = max_retries
-        self._request_interval_s = request_interval_s
+        self._backoff = DixaBackoffStrategy(request_interval_s)
         super().__init__(authenticator=authenticator, api_budget=api_budget)
         self._url_base = f"{api_url}/v1/"
         self._start_ms = start_ms
         self._window_ms = window_ms
         self._now_ms = now_ms
         self._sleep = sleep
-        self._backoff = DixaBackoffStrategy(request_interval_s)
         self._state: MutableMapping[str, Any] = {}
         # Progress of the current sync, for the per-window log line and the ESTIMATE trace.
         self._sync_start_ms = 0
@@ -155,7 +154,7 @@ class DixaExportStream(HttpStream, ABC):
 
     @override
     def get_backoff_strategy(self) -> Optional[Union[BackoffStrategy, list[BackoffStrategy]]]:
-        return DixaBackoffStrategy(self._request_interval_s)
+        return self._backoff
 
     @property
     @override
