@@ -215,7 +215,7 @@ class DixaExportStream(HttpStream, ABC):
         self.logger.info(
             f"{self.name}: window {self._windows_done} {window.describe()} done, "
             f"{len(self._window_ids)} records in {time.monotonic() - started_s:.1f} s, "
-            f"{windows_left} windows left."
+            f"{windows_left} {'window' if windows_left == 1 else 'windows'} left."
         )
         self._records_read += len(self._window_ids)
         self._window_ids = set()

@@ -11,7 +11,7 @@ import requests_mock as rm
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_dixa.streams import DixaExportStream, parse_state_value
+from source_dixa.streams import DixaExportStream, MessageExport, parse_state_value
 from unit_tests.conftest import API_URL, DAY_MS, NOW_MS, TOKEN
 
 URL = f"{API_URL}/v1/conversation_export"
@@ -37,6 +37,19 @@ def test_request_params_ask_one_ms_below_the_window_and_up_to_its_end(make_strea
     stream = make_stream()
     params = stream.request_params(stream_state={}, stream_slice={"start_ms": 1000, "end_ms": 5000})
     assert params == {"updated_after": 999, "updated_before": 5000}
+
+
+def test_message_export_filters_on_created_at(make_stream: StreamFactory) -> None:
+    stream = make_stream(cls=MessageExport, start_ms=NOW_MS - DAY_MS, window_ms=DAY_MS)
+    assert stream.request_params(stream_state={}, stream_slice={"start_ms": 10, "end_ms": 20}) == {
+        "created_after": 9,
+        "created_before": 20,
+    }
+    body = [{"id": "m-1", "csid": 1, "created_at": NOW_MS - 5}, {"id": "m-2", "csid": 1, "created_at": NOW_MS}]
+    with rm.Mocker() as mocker:
+        mocker.get(f"{API_URL}/v1/message_export", json=body)
+        assert [r["id"] for r in _read_all(stream)] == ["m-1"]
+    assert stream.state == {"created_at": NOW_MS}
 
 
 def test_stream_slices_cover_start_to_now_in_windows(make_stream: StreamFactory) -> None:
