@@ -49,7 +49,7 @@ def parse_config(config: Mapping[str, Any], now_ms: int) -> DixaConfig:
         api_token=token.strip(),
         start_ms=start_ms,
         batch_days=_parse_int(config, "batch_size", DEFAULT_BATCH_DAYS, 1, MAX_BATCH_DAYS, "days"),
-        api_url=parse_api_url(config.get("api_url", DEFAULT_API_URL)),
+        api_url=parse_api_url(config.get("api_url") or DEFAULT_API_URL),
         requests_per_minute=_parse_int(
             config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, 1, 10_000, "requests a minute"
         ),
@@ -81,6 +81,8 @@ def parse_start_date(value: Any) -> int:
 def parse_api_url(value: Any) -> str:
     """https to anything, or plain http to a loopback host only: a token must not travel unencrypted."""
     text = value.strip().rstrip("/") if isinstance(value, str) else ""
+    if not text:
+        return DEFAULT_API_URL
     try:
         parts = urlsplit(text)
         host = parts.hostname or ""
@@ -89,7 +91,7 @@ def parse_api_url(value: Any) -> str:
     except ValueError:
         usable = False
     if not usable:
-        raise config_error(f"api_url '{text}' is not a URL; leave it empty to use {DEFAULT_API_URL}.")
+        raise config_error(f"api_url '{text}' is not a URL; remove it to use {DEFAULT_API_URL}.")
     if parts.scheme == "http" and not _is_loopback(host):
         raise config_error(
             f"api_url must use https (plain http is allowed only for 127.0.0.1, localhost or ::1); got '{text}'."

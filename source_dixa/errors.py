@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Mapping
 from datetime import timedelta
@@ -62,8 +63,11 @@ DIXA_ERROR_MAPPING: Mapping[Union[int, str, type[Exception]], ErrorResolution] =
 _UNLISTED_SERVER_ERROR = ErrorResolution(_RETRY, _TRANSIENT, "Dixa answered with a server error.")
 _UNLISTED_CLIENT_ERROR = ErrorResolution(_FAIL, _SYSTEM, "Dixa refused the request.")
 _UNLISTED_EXCEPTION = ErrorResolution(_RETRY, _TRANSIENT, "The request to Dixa failed.")
-# Refused or unresolvable: retried like any network fault, but halving the window cannot help it.
-UNREACHABLE = ErrorResolution(_RETRY, _TRANSIENT, "Could not connect to the Exports API host (refused or unknown).")
+# Refused, unresolvable, or no TLS/proxy agreement: retried like any network fault, but halving the window cannot
+# help. Its message starts every such resolution, so streams.py can tell it apart.
+UNREACHABLE_PREFIX = "Could not connect to the Exports API host"
+# Dixa documents no Retry-After (dixa-exports-api.md §3); a value past an hour is more likely a bug than a plan.
+MAX_RETRY_AFTER_S = 3600.0
 
 
 class DixaErrorHandler(HttpStatusErrorHandler):
@@ -77,7 +81,12 @@ class DixaErrorHandler(HttpStatusErrorHandler):
         self, response_or_exception: Optional[Union[requests.Response, Exception]] = None
     ) -> ErrorResolution:
         if isinstance(response_or_exception, requests.Response):
-            return resolve_status(response_or_exception)
+            resolution = resolve_status(response_or_exception)
+            if resolution.response_action in (_RETRY, ResponseAction.RATE_LIMITED):
+                # The retry needs only the status and headers; closing hands the socket back instead of leaving
+                # a streamed body open until garbage collection.
+                response_or_exception.close()
+            return resolution
         if isinstance(response_or_exception, Exception):
             return resolve_exception(response_or_exception)
         return super().interpret_response(response_or_exception)
@@ -97,17 +106,30 @@ def resolve_status(response: requests.Response) -> ErrorResolution:
 
 
 def resolve_exception(exception: Exception) -> ErrorResolution:
+    """The table's row for the exception's class, its message followed by what actually went wrong."""
+    detail = f"{type(exception).__name__}: {_first_line(exception)}"
     if is_unreachable(exception):
-        return UNREACHABLE
+        return ErrorResolution(_RETRY, _TRANSIENT, f"{UNREACHABLE_PREFIX} ({detail}).")
+    resolution = _UNLISTED_EXCEPTION
     for klass in type(exception).__mro__:
-        resolution = DIXA_ERROR_MAPPING.get(klass)
-        if resolution is not None:
-            return resolution
-    return _UNLISTED_EXCEPTION
+        row = DIXA_ERROR_MAPPING.get(klass)
+        if row is not None:
+            resolution = row
+            break
+    return ErrorResolution(
+        resolution.response_action, resolution.failure_type, f"{resolution.error_message} ({detail})"
+    )
+
+
+def _first_line(exception: BaseException) -> str:
+    lines = str(exception).strip().splitlines()
+    return lines[0][:300] if lines else "no detail"
 
 
 def is_unreachable(exception: BaseException) -> bool:
-    """requests wraps urllib3's NewConnectionError (refused, unknown host) in a ConnectionError."""
+    """Refused, unknown host (urllib3's NewConnectionError inside a ConnectionError), TLS or proxy failures."""
+    if isinstance(exception, (requests.exceptions.SSLError, requests.exceptions.ProxyError)):
+        return True
     if not isinstance(exception, requests.ConnectionError) or not exception.args:
         return False
     reason = getattr(exception.args[0], "reason", exception.args[0])
@@ -141,9 +163,11 @@ def retry_after_s(response: requests.Response) -> Optional[float]:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return min(max(0.0, seconds), MAX_RETRY_AFTER_S) if math.isfinite(seconds) else None
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -155,7 +179,7 @@ def retry_after_s(response: requests.Response) -> Optional[float]:
         now = None
     if now is None or moment.tzinfo is None:
         return None
-    return max(0.0, (moment - now).total_seconds())
+    return min(max(0.0, (moment - now).total_seconds()), MAX_RETRY_AFTER_S)
 
 
 class DixaBackoffStrategy(BackoffStrategy):

@@ -12,11 +12,20 @@ from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.streams.call_rate import APIBudget, MovingWindowCallRatePolicy, Rate
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
+from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from typing_extensions import override
 
-from source_dixa.config import DixaConfig, parse_config
-from source_dixa.streams import ConversationExport, DixaExportStream, MessageExport, user_message, wall_clock_ms
+from source_dixa.config import DixaConfig, config_error, parse_config
+from source_dixa.streams import (
+    BodyInterrupted,
+    ConversationExport,
+    DixaExportStream,
+    InvalidResponse,
+    MessageExport,
+    user_message,
+    wall_clock_ms,
+)
 from source_dixa.windows import Window, window_ms_for_days
 
 # `check` asks for the last minute only: enough to prove the token without a backfill.
@@ -40,6 +49,8 @@ class SourceDixa(AbstractSource):
         probe = Window(now_ms - CHECK_SPAN_MS, now_ms)
         try:
             stream.probe(probe)
+        except (InvalidResponse, BodyInterrupted) as error:
+            raise config_error(f"{dixa.api_url} answered, but not like the Dixa Exports API: {error}") from None
         except AirbyteTracedException as error:
             if error.failure_type == FailureType.config_error:
                 raise
@@ -54,6 +65,8 @@ class SourceDixa(AbstractSource):
         return list(self._build_streams(parse_config(config, self._now_ms())))
 
     def _build_streams(self, dixa: DixaConfig, max_retries: int = 3) -> list[DixaExportStream]:
+        # The CDK masks the config's raw api_token; we send it stripped of surrounding blanks, so mask that too.
+        add_to_secrets(dixa.api_token)
         # One budget for all streams: Dixa limits requests per token, not per endpoint (dixa-exports-api.md §3).
         budget = APIBudget(
             policies=[MovingWindowCallRatePolicy(rates=[Rate(dixa.requests_per_minute, PACING_WINDOW)], matchers=[])]

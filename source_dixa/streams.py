@@ -28,7 +28,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from requests.auth import AuthBase
 from typing_extensions import override
 
-from source_dixa.errors import UNREACHABLE, DixaBackoffStrategy, DixaErrorHandler
+from source_dixa.errors import UNREACHABLE_PREFIX, DixaBackoffStrategy, DixaErrorHandler
 from source_dixa.windows import Window, ms_to_iso, next_window, query_bounds
 
 # Connect quickly or not at all; between bytes a large export may pause while Dixa assembles it.
@@ -104,6 +104,9 @@ class DixaExportStream(HttpStream, ABC):
         self._records_read = 0
         # Ids emitted in the current window, so a window re-read after a failure does not repeat them.
         self._window_ids: set[Any] = set()
+        self._window_emitted = 0
+        # The end of the windows read whole so far, without a gap: state never passes a window left unfinished.
+        self._contiguous_ms = 0
 
     @property
     @override
@@ -185,6 +188,7 @@ class DixaExportStream(HttpStream, ABC):
             start_ms = max(start_ms, self._state_ms)
         end_ms = self._now_ms()
         self._sync_start_ms, self._sync_end_ms, self._windows_done, self._records_read = start_ms, end_ms, 0, 0
+        self._contiguous_ms = start_ms
         if start_ms >= end_ms:
             self.logger.info(f"{self.name}: nothing to read, already up to date at {ms_to_iso(start_ms)}.")
             return
@@ -205,19 +209,22 @@ class DixaExportStream(HttpStream, ABC):
     ) -> Iterable[Union[Mapping[str, Any], AirbyteTraceMessage]]:
         window = _window_of(stream_slice)
         started_s = time.monotonic()
-        self._window_ids = set()
+        self._window_ids, self._window_emitted = set(), 0
         yield from self._read_window(window)
-        # Only now is every record of the window emitted; the CDK checkpoints right after this slice.
-        if self._state_ms is None or window.end_ms > self._state_ms:
-            self._state = {self.cursor_field: window.end_ms}
+        # Only now is every record of the window emitted; the CDK checkpoints right after this slice. A window that
+        # starts past the contiguous end means an earlier one was abandoned (the CDK's record `_limit`): hold state.
+        if window.start_ms <= self._contiguous_ms:
+            self._contiguous_ms = max(self._contiguous_ms, window.end_ms)
+            if self._state_ms is None or self._contiguous_ms > self._state_ms:
+                self._state = {self.cursor_field: self._contiguous_ms}
         self._windows_done += 1
         windows_left = -(-(self._sync_end_ms - window.end_ms) // self._window_ms)
         self.logger.info(
             f"{self.name}: window {self._windows_done} {window.describe()} done, "
-            f"{len(self._window_ids)} records in {time.monotonic() - started_s:.1f} s, "
+            f"{self._window_emitted} records in {time.monotonic() - started_s:.1f} s, "
             f"{windows_left} {'window' if windows_left == 1 else 'windows'} left."
         )
-        self._records_read += len(self._window_ids)
+        self._records_read += self._window_emitted
         self._window_ids = set()
         yield self._estimate(window)
 
@@ -321,6 +328,7 @@ class DixaExportStream(HttpStream, ABC):
         body = _PeekingReader(response.raw)
         start_ms, end_ms = window.start_ms, window.end_ms
         cursor, seen = self.cursor_field, self._window_ids
+        outside = 0
         try:
             for record in ijson.items(body, "item", use_float=True):
                 try:
@@ -328,14 +336,21 @@ class DixaExportStream(HttpStream, ABC):
                 except (KeyError, TypeError):
                     raise InvalidResponse(f"a record has no '{cursor}' (id {_id_of(record)}).") from None
                 if type(cursor_ms) is not int:
-                    raise InvalidResponse(f"a record's '{cursor}' is {cursor_ms!r}, not Unix milliseconds.")
+                    cursor_ms = _as_ms(cursor_ms, cursor)
                 # The request asked one millisecond wider than the window on each side (windows.query_bounds).
                 if start_ms <= cursor_ms < end_ms:
                     record_id = record.get("id")
-                    if record_id in seen:
-                        continue
-                    seen.add(record_id)
+                    if record_id is not None:
+                        try:
+                            if record_id in seen:
+                                continue
+                            seen.add(record_id)
+                        except TypeError:
+                            raise InvalidResponse(f"a record's id is {record_id!r}, not a number or string.") from None
+                    self._window_emitted += 1
                     yield record
+                elif cursor_ms < start_ms - 1 or cursor_ms > end_ms:
+                    outside += 1
         except ijson.JSONError as error:
             # yajl reports every syntax error as "incomplete"; what came first tells a cut-off array from junk.
             if body.first_byte == b"[":
@@ -350,6 +365,12 @@ class DixaExportStream(HttpStream, ABC):
             raise BodyInterrupted(f"The response for {window.describe()} broke off: {_short(error)}.") from None
         finally:
             response.close()
+        if outside:
+            # No reading of the bounds explains these; Dixa may filter on something else than the field we check.
+            self.logger.warning(
+                f"{self.name}: Dixa returned {outside} records for {window.describe()} whose {cursor} lies outside "
+                "the requested range; they belong to other windows and were not emitted here."
+            )
         if body.first_byte != b"[":
             raise InvalidResponse(
                 f"the body is not a JSON array (it starts with {body.first_byte!r}, Content-Type "
@@ -407,6 +428,13 @@ def parse_state_value(value: Any, stream_name: str, cursor_field: str) -> Option
     raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
 
 
+def _as_ms(value: Any, cursor: str) -> int:
+    """A cursor that ijson parsed as a float (1.7e12, 1700000000000.0) is fine if it is a whole number."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise InvalidResponse(f"a record's '{cursor}' is {value!r}, not Unix milliseconds.")
+
+
 def _window_of(stream_slice: Optional[Mapping[str, Any]]) -> Window:
     if not stream_slice:
         raise ValueError("every request belongs to a window slice")
@@ -454,4 +482,5 @@ def _is_rate_limited(error: AirbyteTracedException) -> bool:
 def _is_unreachable(error: AirbyteTracedException) -> bool:
     """Connection refused or name not resolved: splitting a window cannot help."""
     cause = _backoff_cause(error)
-    return cause is not None and bool(cause.args) and cause.args[0] == UNREACHABLE.error_message
+    message = cause.args[0] if cause is not None and cause.args else None
+    return isinstance(message, str) and message.startswith(UNREACHABLE_PREFIX)

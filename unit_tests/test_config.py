@@ -87,3 +87,8 @@ def test_parse_config_accepted_api_urls(api_url: str) -> None:
 @pytest.mark.parametrize("token", [None, "", "   "])
 def test_parse_config_missing_token(token: Any) -> None:
     assert "api_token is missing" in (_error(ConfigBuilder().with_token(token).build()).message or "")
+
+
+@pytest.mark.parametrize("api_url", [None, "", "  "])
+def test_parse_config_blank_api_url_means_the_default(api_url: Any) -> None:
+    assert parse_config(ConfigBuilder().with_api_url(api_url).build(), NOW_MS).api_url == "https://exports.dixa.io"

@@ -10,7 +10,13 @@ import urllib3
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import ResponseAction
 
-from source_dixa.errors import UNREACHABLE, DixaBackoffStrategy, DixaErrorHandler, resolve_exception, retry_after_s
+from source_dixa.errors import (
+    UNREACHABLE_PREFIX,
+    DixaBackoffStrategy,
+    DixaErrorHandler,
+    resolve_exception,
+    retry_after_s,
+)
 
 RETRY, FAIL, RATE_LIMITED = ResponseAction.RETRY, ResponseAction.FAIL, ResponseAction.RATE_LIMITED
 TRANSIENT, CONFIG, SYSTEM = FailureType.transient_error, FailureType.config_error, FailureType.system_error
@@ -74,7 +80,23 @@ def test_error_table_exception_rows_match_through_the_class_hierarchy(
 def test_refused_connection_is_recognised_as_unreachable() -> None:
     refused = urllib3.exceptions.NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
     error = requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", reason=refused))  # type: ignore[arg-type]
-    assert resolve_exception(error) is UNREACHABLE
+    resolution = resolve_exception(error)
+    assert (resolution.error_message or "").startswith(UNREACHABLE_PREFIX)
+    assert "Connection refused" in (resolution.error_message or "")
+
+
+@pytest.mark.parametrize(
+    "error", [requests.exceptions.SSLError("wrong version number"), requests.exceptions.ProxyError("proxy says no")]
+)
+def test_tls_and_proxy_failures_are_unreachable_and_keep_their_cause(error: Exception) -> None:
+    message = resolve_exception(error).error_message or ""
+    assert message.startswith(UNREACHABLE_PREFIX)
+    assert str(error) in message
+
+
+def test_exception_resolutions_name_the_cause() -> None:
+    message = resolve_exception(requests.exceptions.ReadTimeout("read timed out after 300 s")).error_message or ""
+    assert message == "The request to Dixa timed out. (ReadTimeout: read timed out after 300 s)"
 
 
 @pytest.mark.parametrize(
@@ -84,6 +106,9 @@ def test_refused_connection_is_recognised_as_unreachable() -> None:
         ({"Retry-After": "0.25"}, 0.25),
         ({"Retry-After": "Wed, 21 Oct 2015 07:28:30 GMT", "Date": "Wed, 21 Oct 2015 07:28:00 GMT"}, 30.0),
         ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "inf"}, None),
+        ({"Retry-After": "nan"}, None),
+        ({"Retry-After": "99999999999"}, 3600.0),
         ({}, None),
     ],
 )

@@ -75,3 +75,24 @@ def test_check_with_rejected_token_raises_config_error() -> None:
             _source().check_connection(LOGGER, ConfigBuilder().build())
     assert caught.value.failure_type == FailureType.config_error
     assert (caught.value.message or "").startswith("Dixa rejected the API token (HTTP 401).")
+
+
+@pytest.mark.parametrize("body", ["<html>captive portal</html>", '{"message": "hello"}'])
+def test_check_against_something_that_is_not_dixa_is_a_config_error(body: str) -> None:
+    with rm.Mocker() as mocker:
+        mocker.get(f"{API_URL}/v1/conversation_export", text=body, headers={"Content-Type": "text/html"})
+        with pytest.raises(AirbyteTracedException) as caught:
+            _source().check_connection(LOGGER, ConfigBuilder().build())
+    assert caught.value.failure_type == FailureType.config_error
+    assert "answered, but not like the Dixa Exports API" in (caught.value.message or "")
+
+
+def test_padded_token_is_sent_stripped_and_masked_in_logs() -> None:
+    from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
+
+    with rm.Mocker() as mocker:
+        mocker.get(f"{API_URL}/v1/conversation_export", json=[])
+        _source().check_connection(LOGGER, ConfigBuilder().with_token("  padded-token-123456\n").build())
+        sent = mocker.request_history[0].headers["Authorization"]
+    assert sent == "Bearer padded-token-123456"
+    assert "padded-token-123456" not in filter_secrets(f"headers: {sent}")

@@ -261,3 +261,41 @@ def test_parse_state_value_rejects_garbage_as_config_error(value: Any) -> None:
     with pytest.raises(AirbyteTracedException) as caught:
         parse_state_value(value, "conversation_export", "updated_at")
     assert caught.value.failure_type == FailureType.config_error
+
+
+def test_records_without_id_are_all_emitted(make_stream: StreamFactory) -> None:
+    stream = make_stream(start_ms=NOW_MS - DAY_MS, window_ms=DAY_MS)
+    body = [{"id": None, "updated_at": NOW_MS - 3}, {"updated_at": NOW_MS - 2}, {"id": None, "updated_at": NOW_MS - 1}]
+    with rm.Mocker() as mocker:
+        mocker.get(URL, json=body)
+        assert len(_read_all(stream)) == 3
+
+
+def test_whole_number_float_cursor_is_accepted(make_stream: StreamFactory) -> None:
+    stream = make_stream(start_ms=NOW_MS - DAY_MS, window_ms=DAY_MS)
+    with rm.Mocker() as mocker:
+        mocker.get(URL, text=f'[{{"id": 1, "updated_at": {NOW_MS - 1}.0}}]')
+        assert [r["id"] for r in _read_all(stream)] == [1]
+
+
+def test_records_outside_any_reading_of_the_bounds_are_dropped_with_a_warning(
+    make_stream: StreamFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = make_stream(start_ms=NOW_MS - DAY_MS, window_ms=DAY_MS)
+    with rm.Mocker() as mocker:
+        mocker.get(URL, json=_records((1, NOW_MS - 5), (2, NOW_MS - 3 * DAY_MS)))
+        assert [r["id"] for r in _read_all(stream)] == [1]
+    assert "returned 1 records" in caplog.text
+
+
+def test_state_does_not_pass_a_window_that_was_abandoned(make_stream: StreamFactory) -> None:
+    """The CDK's record `_limit` stops reading a window early and moves on; state must not skip over it."""
+    stream = make_stream(start_ms=NOW_MS - 2 * DAY_MS, window_ms=DAY_MS)
+    first, second = list(stream.stream_slices(sync_mode=SyncMode.incremental))
+    with rm.Mocker() as mocker:
+        mocker.get(URL, json=_records((1, NOW_MS - 2 * DAY_MS + 1), (2, NOW_MS - 2 * DAY_MS + 2)))
+        partial = iter(stream.read_records(SyncMode.incremental, stream_slice=first))
+        next(partial)
+        partial.close()  # abandoned after one record
+        list(stream.read_records(SyncMode.incremental, stream_slice=second))
+    assert stream.state == {}
