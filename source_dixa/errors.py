@@ -107,7 +107,7 @@ def resolve_status(response: requests.Response) -> ErrorResolution:
 
 def resolve_exception(exception: Exception) -> ErrorResolution:
     """The table's row for the exception's class, its message followed by what actually went wrong."""
-    detail = f"{type(exception).__name__}: {_first_line(exception)}"
+    detail = f"{type(exception).__name__}: {first_line(exception) or 'no detail'}"
     if is_unreachable(exception):
         return ErrorResolution(_RETRY, _TRANSIENT, f"{UNREACHABLE_PREFIX} ({detail}).")
     resolution = _UNLISTED_EXCEPTION
@@ -121,9 +121,10 @@ def resolve_exception(exception: Exception) -> ErrorResolution:
     )
 
 
-def _first_line(exception: BaseException) -> str:
+def first_line(exception: BaseException) -> str:
+    """The first line of an exception's text, at most 300 characters; empty if it has none."""
     lines = str(exception).strip().splitlines()
-    return lines[0][:300] if lines else "no detail"
+    return lines[0][:300] if lines else ""
 
 
 def is_unreachable(exception: BaseException) -> bool:

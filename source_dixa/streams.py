@@ -28,7 +28,8 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from requests.auth import AuthBase
 from typing_extensions import override
 
-from source_dixa.errors import UNREACHABLE_PREFIX, DixaBackoffStrategy, DixaErrorHandler
+from source_dixa.config import config_error
+from source_dixa.errors import UNREACHABLE_PREFIX, DixaBackoffStrategy, DixaErrorHandler, first_line
 from source_dixa.windows import Window, ms_to_iso, next_window, query_bounds
 
 # Connect quickly or not at all; between bytes a large export may pause while Dixa assembles it.
@@ -264,25 +265,21 @@ class DixaExportStream(HttpStream, ABC):
                 if error.failure_type != FailureType.transient_error or _is_unreachable(error):
                     raise
                 failure: Exception = error
-            except BodyInterrupted as error:
+            except (BodyInterrupted, InvalidResponse) as error:
                 body_failures += 1
                 if body_failures < BODY_ATTEMPTS:
                     wait_s = self._backoff.fallback_s(body_failures)
                     self.logger.warning(f"{self.name}: {error} Reading {window.describe()} again in {wait_s:.1f} s.")
                     self._sleep(wait_s)
                     continue
+                if isinstance(error, InvalidResponse):
+                    # Smaller windows would get the same answer: this is not the server struggling.
+                    raise AirbyteTracedException(
+                        message=f"Dixa's answer for {self.name} {window.describe()} was not usable: {error}",
+                        internal_message=str(error),
+                        failure_type=FailureType.system_error,
+                    ) from None
                 failure = error
-            except InvalidResponse as error:
-                body_failures += 1
-                if body_failures < BODY_ATTEMPTS:
-                    self.logger.warning(f"{self.name}: {error} Reading {window.describe()} again.")
-                    self._sleep(self._backoff.fallback_s(body_failures))
-                    continue
-                raise AirbyteTracedException(
-                    message=f"Dixa's answer for {self.name} {window.describe()} was not usable: {error}",
-                    internal_message=str(error),
-                    failure_type=FailureType.system_error,
-                ) from None
             yield from self._split_or_fail(window, failure)
             return
 
@@ -415,17 +412,14 @@ def parse_state_value(value: Any, stream_name: str, cursor_field: str) -> Option
     """Accept int milliseconds, or the numeric strings and floats older Dixa connectors wrote."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        value = None
-    elif isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value.strip())
-    message = (
+    raise config_error(
         f"The saved state of {stream_name} has {cursor_field}={value!r}, not Unix milliseconds; "
         "reset the stream or fix the state."
     )
-    raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
 
 
 def _as_ms(value: Any, cursor: str) -> int:
@@ -452,8 +446,7 @@ def _id_of(record: Any) -> Any:
 def _short(error: BaseException) -> str:
     if isinstance(error, AirbyteTracedException):
         return user_message(error)
-    text = str(error) or type(error).__name__
-    return str(text).splitlines()[0][:300]
+    return first_line(error) or type(error).__name__
 
 
 def _backoff_cause(error: BaseException) -> Optional[BaseBackoffException]:
