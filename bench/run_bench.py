@@ -57,6 +57,9 @@ sys.path.insert(0, str(BENCH))
 
 from floor_reader import windows as plan_windows  # noqa: E402  (bench/ is not a package)
 
+sys.path.insert(0, str(ROOT))
+from integration_tests.cli import cli_command  # noqa: E402  (standard library only: no CDK in the bench process)
+
 DAY_MS = 86_400_000
 STREAM = "conversation_export"
 CURSOR = "updated_at"
@@ -137,11 +140,6 @@ class ScenarioResult:
 # ------------------------------------------------------------------------------------------------------------------
 # Processes
 # ------------------------------------------------------------------------------------------------------------------
-
-
-def cli_command() -> list[str]:
-    script = Path(sys.executable).with_name("source-dixa")
-    return [str(script)] if script.exists() else [sys.executable, str(ROOT / "main.py")]
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ Records land in demo/output/; the run exits non-zero if anything differs from th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from integration_tests.cli import CliResult, cli_command, cli_env, final_state, parse_messages  # noqa: E402
 from integration_tests.emulator import DixaEmulator, EmulatorConfig  # noqa: E402
 
 OUT = ROOT / "demo" / "output"
@@ -107,9 +107,9 @@ def main() -> int:
             "message_export": emulator.expected_message_ids(resume_ms["message_export"], second.ended_ms),
         }
         problems += second.compare(expected_second, since_ms=None)
-        if not set(updated) | set(added) <= second.ids("conversation_export"):
+        if not set(updated) | set(added) <= set(second.ids("conversation_export")):
             problems.append("the incremental read missed an updated or new conversation")
-        if not set(replies) <= second.ids("message_export"):
+        if not set(replies) <= set(second.ids("message_export")):
             problems.append("the incremental read missed a new message")
 
     print(f"\nRecords and states are in {OUT.relative_to(ROOT)}/ (one JSON record per line).")
@@ -119,42 +119,23 @@ def main() -> int:
     return 0
 
 
-class Run:
-    def __init__(self, label: str, messages: list[dict[str, Any]], seconds: float, ended_ms: int) -> None:
-        self.label, self.messages, self.seconds, self.ended_ms = label, messages, seconds, ended_ms
+class Run(CliResult):
+    """One CLI call: its messages, plus what the demo reports about it."""
 
-    def records(self, stream: str) -> list[dict[str, Any]]:
-        return [m["record"]["data"] for m in self.messages if m["type"] == "RECORD" and m["record"]["stream"] == stream]
-
-    def ids(self, stream: str) -> set[Any]:
-        return {r["id"] for r in self.records(stream)}
-
-    def states(self, stream: str) -> list[dict[str, Any]]:
-        return [
-            m["state"]["stream"]["stream_state"]
-            for m in self.messages
-            if m["type"] == "STATE" and m["state"]["stream"]["stream_descriptor"]["name"] == stream
-        ]
+    def __init__(self, label: str, result: CliResult, seconds: float, ended_ms: int) -> None:
+        super().__init__(result.returncode, result.messages, result.stdout, result.stderr)
+        self.label, self.seconds, self.ended_ms = label, seconds, ended_ms
 
     def window_logs(self, stream: str) -> list[str]:
-        return [
-            m["log"]["message"]
-            for m in self.messages
-            if m["type"] == "LOG" and m["log"]["message"].startswith(f"{stream}: window ")
-        ]
+        return [line for line in self.logs() if line.startswith(f"{stream}: window ")]
 
     def final_state(self) -> list[dict[str, Any]]:
-        latest: dict[str, dict[str, Any]] = {}
-        for m in self.messages:
-            if m["type"] == "STATE":
-                latest[m["state"]["stream"]["stream_descriptor"]["name"]] = m["state"]
-        return list(latest.values())
+        return final_state(self)
 
     def compare(self, expected: dict[str, set[Any]], since_ms: int | None) -> list[str]:
         problems = []
         for stream, want in expected.items():
-            got = self.records(stream)
-            ids = [r["id"] for r in got]
+            ids = self.ids(stream)
             if len(ids) != len(set(ids)):
                 problems.append(f"{self.label} read emitted {len(ids) - len(set(ids))} {stream} records twice")
             if set(ids) != want:
@@ -171,25 +152,16 @@ def first_state_value(states: list[dict[str, Any]], stream: str) -> int:
     raise SystemExit(f"no state for {stream}")
 
 
-def _cli() -> list[str]:
-    script = Path(sys.executable).with_name("source-dixa")
-    return [str(script)] if script.exists() else [sys.executable, str(ROOT / "main.py")]
-
-
 def _run(*args: str, label: str = "") -> Run:
     started = time.monotonic()
-    process = subprocess.run(
-        [*_cli(), *args], capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
+    process = subprocess.run([*cli_command(), *args], capture_output=True, text=True, env=cli_env())
     ended_ms = int(time.time() * 1000)
-    messages = [json.loads(line) for line in process.stdout.splitlines() if line.startswith("{")]
-    errors = [
-        m["trace"]["error"]["message"] for m in messages if m["type"] == "TRACE" and m["trace"].get("type") == "ERROR"
-    ]
+    result = CliResult(process.returncode, parse_messages(process.stdout), process.stdout, process.stderr)
+    errors = [error["message"] for error in result.errors()]
     if process.returncode != 0 or errors:
         print(process.stderr[-2000:], file=sys.stderr)
         raise SystemExit(f"source-dixa {args[0]} failed (exit {process.returncode}): {'; '.join(errors)}")
-    run = Run(label or args[0], messages, time.monotonic() - started, ended_ms)
+    run = Run(label or args[0], result, time.monotonic() - started, ended_ms)
     if args[0] == "read":
         for stream in STREAMS:
             with (OUT / f"{stream}.{run.label}.jsonl").open("w", encoding="utf-8") as handle:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,53 +11,12 @@ from typing import Any, Optional
 
 import pytest
 
+from integration_tests.cli import ROOT, CliResult, cli_command, cli_env, final_state, parse_messages
 from integration_tests.emulator import DixaEmulator, EmulatorConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["ROOT", "CliResult", "Workspace", "cli_command", "cli_env", "final_state", "parse_messages"]
 DAY_MS = 86_400_000
 CURSORS = {"conversation_export": "updated_at", "message_export": "created_at"}
-
-
-def cli_command() -> list[str]:
-    script = Path(sys.executable).with_name("source-dixa")
-    return [str(script)] if script.exists() else [sys.executable, str(ROOT / "main.py")]
-
-
-@dataclass
-class CliResult:
-    returncode: int
-    messages: list[dict[str, Any]]
-    stdout: str
-    stderr: str = ""
-
-    def records(self, stream: Optional[str] = None) -> list[dict[str, Any]]:
-        return [
-            m["record"]["data"]
-            for m in self.messages
-            if m["type"] == "RECORD" and (stream is None or m["record"]["stream"] == stream)
-        ]
-
-    def ids(self, stream: str) -> list[Any]:
-        return [r["id"] for r in self.records(stream)]
-
-    def states(self, stream: str) -> list[dict[str, Any]]:
-        return [
-            m["state"]["stream"]["stream_state"]
-            for m in self.messages
-            if m["type"] == "STATE" and m["state"]["stream"]["stream_descriptor"]["name"] == stream
-        ]
-
-    def state_messages(self) -> list[dict[str, Any]]:
-        return [m["state"] for m in self.messages if m["type"] == "STATE"]
-
-    def errors(self) -> list[dict[str, Any]]:
-        return [m["trace"]["error"] for m in self.messages if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
-
-    def connection_status(self) -> dict[str, Any]:
-        return next(m["connectionStatus"] for m in self.messages if m["type"] == "CONNECTION_STATUS")
-
-    def logs(self) -> list[str]:
-        return [m["log"]["message"] for m in self.messages if m["type"] == "LOG"]
 
 
 @dataclass
@@ -117,21 +74,6 @@ class Workspace:
             args.append("--debug")
         process = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, env=cli_env())
         return CliResult(process.returncode, parse_messages(process.stdout), process.stdout, process.stderr)
-
-
-def cli_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-def parse_messages(stdout: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-
-
-def final_state(result: CliResult) -> list[dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    for state in result.state_messages():
-        latest[state["stream"]["stream_descriptor"]["name"]] = state
-    return list(latest.values())
 
 
 @pytest.fixture
