@@ -33,7 +33,7 @@ from airbyte_cdk.test.models import ExpectedOutcome
 from integration_tests.emulator import DixaEmulator, EmulatorConfig
 from source_dixa import SourceDixa
 from source_dixa.config import parse_start_date
-from source_dixa.streams import wall_clock_ms
+from source_dixa.http_common import wall_clock_ms
 
 # Registers the suite's `scenario` parametrization (pytest_generate_tests) and its command-line options.
 pytest_plugins = ["airbyte_cdk.test.standard_tests.pytest_hooks"]

@@ -14,10 +14,17 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 DEFAULT_API_URL = "https://exports.dixa.io"
+# "https://dev.dixa.io/v1/..." (dixa-api.md, intro).
+DEFAULT_DIXA_API_URL = "https://dev.dixa.io"
 DEFAULT_BATCH_DAYS = 31
 MAX_BATCH_DAYS = 31
 # "conversation_export allows only 10 requests/minute per org token" (dixa-exports-api.md §3, two peers agree).
 DEFAULT_REQUESTS_PER_MINUTE = 10
+# "Rate: 10 requests per second; Bursts: 4 requests" per token on the Dixa API (dixa-api.md §2).
+DEFAULT_DIXA_API_REQUESTS_PER_SECOND = 10
+# Records Dixa shows up to this late are still read (README, "Safety lag").
+DEFAULT_SAFETY_LAG_MINUTES = 5
+MAX_SAFETY_LAG_MINUTES = 1440
 _LOOPBACK_NAMES = {"localhost"}
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -29,6 +36,9 @@ class DixaConfig:
     batch_days: int
     api_url: str
     requests_per_minute: int
+    dixa_api_url: str = DEFAULT_DIXA_API_URL
+    dixa_api_requests_per_second: int = DEFAULT_DIXA_API_REQUESTS_PER_SECOND
+    safety_lag_ms: int = DEFAULT_SAFETY_LAG_MINUTES * 60_000
 
 
 def config_error(message: str) -> AirbyteTracedException:
@@ -49,10 +59,21 @@ def parse_config(config: Mapping[str, Any], now_ms: int) -> DixaConfig:
         api_token=token.strip(),
         start_ms=start_ms,
         batch_days=_parse_int(config, "batch_size", DEFAULT_BATCH_DAYS, 1, MAX_BATCH_DAYS, "days"),
-        api_url=parse_api_url(config.get("api_url") or DEFAULT_API_URL),
+        api_url=parse_api_url(config.get("api_url"), "api_url", DEFAULT_API_URL),
         requests_per_minute=_parse_int(
             config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, 1, 10_000, "requests a minute"
         ),
+        dixa_api_url=parse_api_url(config.get("dixa_api_url"), "dixa_api_url", DEFAULT_DIXA_API_URL),
+        dixa_api_requests_per_second=_parse_int(
+            config,
+            "dixa_api_requests_per_second",
+            DEFAULT_DIXA_API_REQUESTS_PER_SECOND,
+            1,
+            1_000,
+            "requests a second",
+        ),
+        safety_lag_ms=60_000
+        * _parse_int(config, "safety_lag_minutes", DEFAULT_SAFETY_LAG_MINUTES, 0, MAX_SAFETY_LAG_MINUTES, "minutes"),
     )
 
 
@@ -78,11 +99,11 @@ def parse_start_date(value: Any) -> int:
     return start_ms
 
 
-def parse_api_url(value: Any) -> str:
+def parse_api_url(value: Any, field: str = "api_url", default: str = DEFAULT_API_URL) -> str:
     """https to anything, or plain http to a loopback host only: a token must not travel unencrypted."""
     text = value.strip().rstrip("/") if isinstance(value, str) else ""
     if not text:
-        return DEFAULT_API_URL
+        return default
     try:
         parts = urlsplit(text)
         host = parts.hostname or ""
@@ -91,10 +112,10 @@ def parse_api_url(value: Any) -> str:
     except ValueError:
         usable = False
     if not usable:
-        raise config_error(f"api_url '{text}' is not a URL; remove it to use {DEFAULT_API_URL}.")
+        raise config_error(f"{field} '{text}' is not a URL; remove it to use {default}.")
     if parts.scheme == "http" and not _is_loopback(host):
         raise config_error(
-            f"api_url must use https (plain http is allowed only for 127.0.0.1, localhost or ::1); got '{text}'."
+            f"{field} must use https (plain http is allowed only for 127.0.0.1, localhost or ::1); got '{text}'."
         )
     return text
 

@@ -10,8 +10,8 @@ from airbyte_cdk.models import ConnectorSpecification
 from typing_extensions import override
 
 from source_dixa.config import parse_config
+from source_dixa.http_common import wall_clock_ms
 from source_dixa.source import SourceDixa
-from source_dixa.streams import wall_clock_ms
 
 # The CDK's shared output buffer (records and logs, in order) flushes every 0.1 s by default: about 2,000 serialised
 # records held at once, 35-40 MB of peak RSS in the 100k-record benchmark. 10 ms keeps about a fifth of that, at no

@@ -96,3 +96,19 @@ def ms_to_iso(t_ms: int) -> str:
     if t_ms % 1000:
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def next_span_ms(span_ms: int, pages: int, min_span_ms: int, max_span_ms: int, busy_pages: int) -> int:
+    """The span of the next window, from how many pages the last one took.
+
+    A window that fit in one page was mostly empty: double the next, so a quiet year is a few dozen requests.
+    One that took more than `busy_pages` pages halves the next, so a killed sync loses at most about that much work.
+
+    >>> next_span_ms(10, 1, 5, 40, 8), next_span_ms(10, 9, 5, 40, 8), next_span_ms(10, 4, 5, 40, 8)
+    (20, 5, 10)
+    """
+    if pages <= 1:
+        return min(max_span_ms, span_ms * 2)
+    if pages > busy_pages:
+        return max(min_span_ms, span_ms // 2)
+    return span_ms

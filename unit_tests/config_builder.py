@@ -12,7 +12,9 @@ class ConfigBuilder:
             "start_date": "2024-01-01",
             "batch_size": 31,
             "api_url": "http://127.0.0.1:8999",
+            "dixa_api_url": "http://127.0.0.1:8999",
             "requests_per_minute": 6000,
+            "dixa_api_requests_per_second": 1000,
         }
 
     def with_start_date(self, value: Any) -> ConfigBuilder:
@@ -33,6 +35,10 @@ class ConfigBuilder:
 
     def with_requests_per_minute(self, value: Any) -> ConfigBuilder:
         self._config["requests_per_minute"] = value
+        return self
+
+    def with_value(self, key: str, value: Any) -> ConfigBuilder:
+        self._config[key] = value
         return self
 
     def without(self, key: str) -> ConfigBuilder:

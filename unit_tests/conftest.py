@@ -1,13 +1,13 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import timedelta
 
 import pytest
-from airbyte_cdk.sources.streams.call_rate import APIBudget, MovingWindowCallRatePolicy, Rate
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 
-from source_dixa.streams import ConversationExport, DixaExportStream
+from source_dixa.exports_api import ConversationExport, DixaExportStream
+from source_dixa.pacing import AdaptivePacer, Pace
 
 API_URL = "http://127.0.0.1:8999"
 TOKEN = "unit-test-token-0123456789"
@@ -24,16 +24,13 @@ def make_stream() -> Callable[..., DixaExportStream]:
         cls: type[DixaExportStream] = ConversationExport,
         max_retries: int = 2,
     ) -> DixaExportStream:
-        budget = APIBudget(
-            policies=[MovingWindowCallRatePolicy(rates=[Rate(10_000, timedelta(minutes=1))], matchers=[])]
-        )
+        pace = Pace("Exports API", limit=60_000, window_s=60.0, documented=10, floor=1.0)
         return cls(
             api_url=API_URL,
             authenticator=TokenAuthenticator(token=TOKEN),
             start_ms=start_ms,
             window_ms=window_ms,
-            api_budget=budget,
-            request_interval_s=0.001,
+            pacer=AdaptivePacer(pace, logging.getLogger("test"), sleep=lambda _s: None),
             max_retries=max_retries,
             now_ms=lambda: now_ms,
             sleep=lambda _s: None,

@@ -12,7 +12,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_dixa import SourceDixa
-from source_dixa.streams import ConversationExport, MessageExport
+from source_dixa.exports_api import ConversationExport, MessageExport
 from unit_tests.config_builder import ConfigBuilder
 from unit_tests.conftest import API_URL, NOW_MS
 
@@ -39,11 +39,34 @@ def test_spec_accepts_a_config_from_airbytes_earlier_dixa_connector() -> None:
     jsonschema.validate({"api_token": "t", "start_date": "2021-01-01", "batch_size": 31}, spec)
 
 
-def test_streams_are_both_exports_sharing_one_rate_budget() -> None:
+EXPECTED_KEYS = {
+    "conversation_export": "id",
+    "message_export": "id",
+    "agents": "id",
+    "end_users": "id",
+    "teams": "id",
+    "team_members": ["team_id", "id"],
+    "queues": "id",
+    "queue_members": ["queue_id", "agentId"],
+    "tags": "id",
+    "custom_attributes": "id",
+    "contact_endpoints": ["_type", "endpoint"],
+    "agent_presence": ["userId", "requestTime"],
+    "activity_logs": "id",
+}
+
+
+def test_streams_are_the_thirteen_with_their_keys_and_one_budget_per_service() -> None:
     streams = _source().streams(ConfigBuilder().build())
-    assert [type(s) for s in streams] == [ConversationExport, MessageExport]
-    budgets = {id(s._http_client._api_budget) for s in streams}  # private; its effect is tested end to end too
-    assert len(budgets) == 1
+    assert {s.name: s.primary_key for s in streams} == EXPECTED_KEYS
+    # private; the pacing's effect is tested end to end too
+    budgets = {s.name: id(s._http_client._api_budget) for s in streams}  # type: ignore[attr-defined]
+    exports = {budgets["conversation_export"], budgets["message_export"]}
+    dixa_api = {budget for name, budget in budgets.items() if not name.endswith("_export")}
+    assert len(exports) == 1
+    assert len(dixa_api) == 1
+    assert exports != dixa_api
+    assert [type(s) for s in streams][:2] == [ConversationExport, MessageExport]
 
 
 @pytest.mark.parametrize("stream_name", ["conversation_export", "message_export"])
@@ -58,14 +81,40 @@ def test_schema_validates_canned_records_and_stays_open(stream_name: str) -> Non
     assert schema["properties"]["id"]["type"] in ("integer", "string")
 
 
-def test_check_makes_one_small_request() -> None:
+def test_check_makes_one_small_request_per_service() -> None:
     with rm.Mocker() as mocker:
         mocker.get(f"{API_URL}/v1/conversation_export", json=[])
+        mocker.get(f"{API_URL}/v1/teams", json={"data": []})
         ok, error = _source().check_connection(LOGGER, ConfigBuilder().build())
         params = mocker.request_history[0].qs
+        paths = [request.path for request in mocker.request_history]
+        dixa_api_auth = mocker.request_history[1].headers["Authorization"]
     assert (ok, error) == (True, None)
-    assert mocker.call_count == 1
+    assert paths == ["/v1/conversation_export", "/v1/teams"]
     assert int(params["updated_before"][0]) - int(params["updated_after"][0]) <= 60_001
+    # The Dixa API takes the token raw, with no "Bearer" (dixa-api.md §1).
+    assert dixa_api_auth == ConfigBuilder().build()["api_token"]
+
+
+def test_check_fails_when_the_dixa_api_refuses_the_token() -> None:
+    with rm.Mocker() as mocker:
+        mocker.get(f"{API_URL}/v1/conversation_export", json=[])
+        mocker.get(f"{API_URL}/v1/teams", status_code=401, json={"message": "Unauthorized"})
+        with pytest.raises(AirbyteTracedException) as caught:
+            _source().check_connection(LOGGER, ConfigBuilder().build())
+    assert caught.value.failure_type == FailureType.config_error
+    assert (caught.value.message or "").startswith("The Dixa API refused the API token (HTTP 401).")
+    assert '"Dixa API" version' in (caught.value.message or "")
+
+
+def test_check_passes_with_a_warning_when_the_dixa_api_forbids_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    with rm.Mocker() as mocker:
+        mocker.get(f"{API_URL}/v1/conversation_export", json=[])
+        mocker.get(f"{API_URL}/v1/teams", status_code=403, json={"message": "Forbidden"})
+        with caplog.at_level(logging.WARNING):
+            ok, error = _source().check_connection(LOGGER, ConfigBuilder().build())
+    assert (ok, error) == (True, None)
+    assert any("account-wide streams" in r.message and r.levelno == logging.WARNING for r in caplog.records)
 
 
 def test_check_with_rejected_token_raises_config_error() -> None:
@@ -92,6 +141,7 @@ def test_padded_token_is_sent_stripped_and_masked_in_logs() -> None:
 
     with rm.Mocker() as mocker:
         mocker.get(f"{API_URL}/v1/conversation_export", json=[])
+        mocker.get(f"{API_URL}/v1/teams", json={"data": []})
         _source().check_connection(LOGGER, ConfigBuilder().with_token("  padded-token-123456\n").build())
         sent = mocker.request_history[0].headers["Authorization"]
     assert sent == "Bearer padded-token-123456"

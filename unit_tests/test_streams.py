@@ -11,7 +11,7 @@ import requests_mock as rm
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_dixa.streams import DixaExportStream, MessageExport, parse_state_value
+from source_dixa.exports_api import DixaExportStream, MessageExport, parse_state_value
 from unit_tests.conftest import API_URL, DAY_MS, NOW_MS, TOKEN
 
 URL = f"{API_URL}/v1/conversation_export"

@@ -1,8 +1,7 @@
-"""The HttpStream hooks: one base stream with the window, state, retry and parsing logic; data-only leaves."""
+"""The Exports API (exports.dixa.io): a base stream with the window, state, retry and parse logic; data-only leaves."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import time
 from abc import ABC
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
@@ -20,16 +19,23 @@ from airbyte_cdk.models import (
     SyncMode,
     TraceType,
 )
-from airbyte_cdk.sources.streams.call_rate import APIBudget
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
-from airbyte_cdk.sources.streams.http.exceptions import BaseBackoffException
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from requests.auth import AuthBase
 from typing_extensions import override
 
 from source_dixa.config import config_error
-from source_dixa.errors import UNREACHABLE_PREFIX, DixaBackoffStrategy, DixaErrorHandler, first_line
+from source_dixa.errors import DixaBackoffStrategy, DixaErrorHandler, quiet_give_up_logs
+from source_dixa.http_common import (
+    USER_AGENT,
+    is_rate_limited,
+    is_unreachable,
+    log_stream_summary,
+    short,
+    wall_clock_ms,
+)
+from source_dixa.pacing import AdaptivePacer, PaceStats
 from source_dixa.windows import Window, ms_to_iso, next_window, query_bounds
 
 # Connect quickly or not at all; between bytes a large export may pause while Dixa assembles it.
@@ -42,26 +48,12 @@ MIN_SPLIT_MS = 60 * 60 * 1000
 JSON_CONTENT_TYPES = ("application/json", "text/json")
 
 
-def _user_agent() -> str:
-    try:
-        return f"source-dixa/{importlib.metadata.version('source-dixa')}"
-    except importlib.metadata.PackageNotFoundError:
-        return "source-dixa"
-
-
-USER_AGENT = _user_agent()
-
-
 class BodyInterrupted(Exception):
     """The response body ended or broke before its JSON array closed: the whole window must be read again."""
 
 
 class InvalidResponse(Exception):
     """A 200 response that is not the JSON array of records the Exports API documents."""
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class DixaExportStream(HttpStream, ABC):
@@ -82,19 +74,23 @@ class DixaExportStream(HttpStream, ABC):
         authenticator: AuthBase,
         start_ms: int,
         window_ms: int,
-        api_budget: APIBudget,
-        request_interval_s: float,
+        pacer: AdaptivePacer,
+        safety_lag_ms: int = 0,
         max_retries: int = 3,
         now_ms: Callable[[], int] = wall_clock_ms,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # Read by get_error_handler/get_backoff_strategy, which HttpStream.__init__ calls.
         self._max_retries = max_retries
-        self._backoff = DixaBackoffStrategy(request_interval_s)
-        super().__init__(authenticator=authenticator, api_budget=api_budget)
+        self._backoff = DixaBackoffStrategy(lambda: pacer.interval_s, on_wait=pacer.note_wait)
+        super().__init__(authenticator=authenticator, api_budget=pacer)
+        quiet_give_up_logs(self.logger)
+        self._pacer = pacer
+        self._pace_at_start = PaceStats()
         self._url_base = f"{api_url}/v1/"
         self._start_ms = start_ms
         self._window_ms = window_ms
+        self._safety_lag_ms = safety_lag_ms
         self._now_ms = now_ms
         self._sleep = sleep
         self._state: MutableMapping[str, Any] = {}
@@ -187,9 +183,11 @@ class DixaExportStream(HttpStream, ABC):
         start_ms = self._start_ms
         if sync_mode == SyncMode.incremental and self._state_ms is not None:
             start_ms = max(start_ms, self._state_ms)
-        end_ms = self._now_ms()
+        # Windows end a safety lag before now: what Dixa shows that late is still read (README, "Safety lag").
+        end_ms = self._now_ms() - self._safety_lag_ms
         self._sync_start_ms, self._sync_end_ms, self._windows_done, self._records_read = start_ms, end_ms, 0, 0
         self._contiguous_ms = start_ms
+        self._pace_at_start = self._pacer.stats()
         if start_ms >= end_ms:
             self.logger.info(f"{self.name}: nothing to read, already up to date at {ms_to_iso(start_ms)}.")
             return
@@ -199,6 +197,8 @@ class DixaExportStream(HttpStream, ABC):
             window = next_window(cursor_ms, end_ms, self._window_ms)
             yield _slice_of(window)
             cursor_ms = window.end_ms
+        # Runs when the CDK asks for the slice after the last one, so after the last window was read.
+        log_stream_summary(self.logger, self.name, self._pacer.stats().since(self._pace_at_start))
 
     @override
     def read_records(
@@ -258,11 +258,12 @@ class DixaExportStream(HttpStream, ABC):
                 )
                 return
             except AirbyteTracedException as error:
-                if _is_rate_limited(error):
-                    # A rate limit is not a failure: the CDK has waited on it; keep asking as long as Dixa says so.
-                    self.logger.warning(f"{self.name}: still rate limited on {window.describe()}; waiting on.")
+                if is_rate_limited(error):
+                    # A rate limit is not a failure: the CDK has waited on it, and the pacer has slowed down (and
+                    # said so); keep asking as long as Dixa says so.
+                    self.logger.info(f"{self.name}: still rate limited on {window.describe()}; waiting on.")
                     continue
-                if error.failure_type != FailureType.transient_error or _is_unreachable(error):
+                if error.failure_type != FailureType.transient_error or is_unreachable(error):
                     raise
                 failure: Exception = error
             except (BodyInterrupted, InvalidResponse) as error:
@@ -288,7 +289,7 @@ class DixaExportStream(HttpStream, ABC):
             raise AirbyteTracedException(
                 message=(
                     f"Dixa kept failing on {self.name} {window.describe()}, even in windows of one hour; "
-                    f"the next sync resumes from the last completed window. Last error: {_short(failure)}"
+                    f"the next sync resumes from the last completed window. Last error: {short(failure)}"
                 ),
                 internal_message=str(failure),
                 failure_type=FailureType.transient_error,
@@ -296,7 +297,7 @@ class DixaExportStream(HttpStream, ABC):
         first, second = window.halves()
         self._window_ms = min(self._window_ms, first.span_ms)
         self.logger.warning(
-            f"{self.name}: Dixa kept failing on {window.describe()} ({_short(failure)}); "
+            f"{self.name}: Dixa kept failing on {window.describe()} ({short(failure)}); "
             f"splitting it into {first.describe()} and {second.describe()}, "
             f"and reading the rest of this sync in windows of at most {self._window_ms / 3_600_000:.1f} hours."
         )
@@ -356,10 +357,10 @@ class DixaExportStream(HttpStream, ABC):
                 ) from None
             raise InvalidResponse(
                 f"the body is not a JSON array (Content-Type '{content_type or 'none'}', "
-                f"starts with {body.first_byte!r}: {_short(error)})."
+                f"starts with {body.first_byte!r}: {short(error)})."
             ) from None
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
-            raise BodyInterrupted(f"The response for {window.describe()} broke off: {_short(error)}.") from None
+            raise BodyInterrupted(f"The response for {window.describe()} broke off: {short(error)}.") from None
         finally:
             response.close()
         if outside:
@@ -441,39 +442,3 @@ def _slice_of(window: Window) -> Mapping[str, Any]:
 
 def _id_of(record: Any) -> Any:
     return record.get("id") if isinstance(record, dict) else None
-
-
-def _short(error: BaseException) -> str:
-    if isinstance(error, AirbyteTracedException):
-        return user_message(error)
-    return first_line(error) or type(error).__name__
-
-
-def _backoff_cause(error: BaseException) -> Optional[BaseBackoffException]:
-    """The CDK raises its give-up error from inside the handler of the last backoff exception."""
-    cause: Optional[BaseException] = error
-    while cause is not None:
-        if isinstance(cause, BaseBackoffException):
-            return cause
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def user_message(error: AirbyteTracedException) -> str:
-    """The table's sentence for the last failed attempt, rather than the CDK's "Exhausted available …" wrapper."""
-    cause = _backoff_cause(error)
-    if cause is not None and cause.args and isinstance(cause.args[0], str) and cause.args[0]:
-        return cause.args[0]
-    return error.message or "unknown error"
-
-
-def _is_rate_limited(error: AirbyteTracedException) -> bool:
-    cause = _backoff_cause(error)
-    return cause is not None and isinstance(cause.response, requests.Response) and cause.response.status_code == 429
-
-
-def _is_unreachable(error: AirbyteTracedException) -> bool:
-    """Connection refused or name not resolved: splitting a window cannot help."""
-    cause = _backoff_cause(error)
-    message = cause.args[0] if cause is not None and cause.args else None
-    return isinstance(message, str) and message.startswith(UNREACHABLE_PREFIX)
