@@ -25,7 +25,7 @@ RUN printf '%s\n' '#!/usr/bin/env bash' 'set -e' 'exec source-dixa "$@"' > /entr
     && source-dixa spec > /dev/null
 
 LABEL io.airbyte.name="airbyte/source-dixa" \
-      io.airbyte.version="0.1.0"
+      io.airbyte.version="0.2.0"
 
 ENV AIRBYTE_ENTRYPOINT="/entrypoint.sh"
 ENTRYPOINT ["/entrypoint.sh"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import logging
 
 import pytest
@@ -50,7 +51,7 @@ def test_spaced_pace_never_sends_two_requests_closer_than_one_interval() -> None
     for _ in range(25):
         pacer.acquire_call(None)
         sent.append(clock.now)
-    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
     assert min(gaps) == pytest.approx(0.1)
     # Never more than 10 in any second, and never a burst: the burst of 4 Dixa allows is left as slack.
     assert all(sum(1 for t in sent if start <= t < start + 1.0) <= 10 for start in sent)

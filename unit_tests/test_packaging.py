@@ -20,7 +20,7 @@ import jsonschema  # type: ignore[import-untyped]  # no stubs in the tests extra
 import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs in the tests extra
 
-from source_dixa.config import DEFAULT_API_URL
+from source_dixa.config import DEFAULT_API_URL, DEFAULT_DIXA_API_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = re.compile(r"^docker\.io/airbyte/python-connector-base:4\.\d+\.\d+@sha256:[0-9a-f]{64}$")
@@ -238,7 +238,10 @@ def test_metadata_fields_describe_this_connector() -> None:
     }
     assert {key: data[key] for key in expected} == expected
     assert {"language:python", "cdk:python"} <= set(data["tags"])
-    assert data["allowedHosts"]["hosts"] == [urlsplit(DEFAULT_API_URL).hostname]
+    assert data["allowedHosts"]["hosts"] == [
+        urlsplit(DEFAULT_API_URL).hostname,
+        urlsplit(DEFAULT_DIXA_API_URL).hostname,
+    ]
     spec = yaml.safe_load((ROOT / "source_dixa" / "spec.yaml").read_text(encoding="utf-8"))
     assert data["documentationUrl"] == spec["documentationUrl"]
 
