@@ -1,7 +1,7 @@
 """`make bench`: read throughput and peak memory of `source-dixa read` against a large emulated account.
 
-For each scenario the benchmark starts `integration_tests/emulator.py` as its own process with a seeded data set
-(100,000 conversations by default), then runs, one after the other and never at the same time:
+For each scenario the benchmark starts the emulator (`python -m integration_tests.emulator`) as its own process with a
+seeded data set (100,000 conversations by default), then runs, one after the other and never at the same time:
 
 - the connector: the real CLI, `source-dixa read` with a full_refresh catalog of `conversation_export`;
 - the floor: `bench/floor_reader.py`, the same requests with `requests` + `response.json()` and one
@@ -51,7 +51,7 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-EMULATOR = ROOT / "integration_tests" / "emulator.py"
+EMULATOR = ["-m", "integration_tests.emulator"]  # run with cwd=ROOT, so the package is importable
 FLOOR = BENCH / "floor_reader.py"
 sys.path.insert(0, str(BENCH))
 
@@ -146,7 +146,7 @@ class ScenarioResult:
 def emulator(conversations: int, scenario: Scenario, messages_per_conversation: float) -> Iterator[dict[str, Any]]:
     """The emulator as its own process; yields its summary line (url, token, counts)."""
     command = [
-        sys.executable, str(EMULATOR),
+        sys.executable, *EMULATOR,
         "--conversations", str(conversations),
         "--messages-per-conversation", str(messages_per_conversation),
         "--start-ms", str(scenario.start_ms),

@@ -1,4 +1,7 @@
-"""Tests of the Dixa Exports API emulator itself, over real HTTP on 127.0.0.1."""
+"""Tests of the emulator's Exports API, its CLI and the pieces both APIs share, over real HTTP on 127.0.0.1.
+
+The Dixa API side is tested in test_emulator_dixa_api.py.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +33,6 @@ from integration_tests.emulator import (
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "source_dixa" / "schemas"
 FIXTURES = ROOT / "unit_tests" / "resource" / "http" / "response"
-EMULATOR_SCRIPT = Path(__file__).resolve().parent / "emulator.py"
 
 TOKEN = "test-token"
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -179,6 +181,14 @@ def test_emulator_rejects_bad_credentials_with_empty_401(emulator: DixaEmulator,
 def test_emulator_token_can_change_at_runtime(emulator: DixaEmulator, session: requests.Session) -> None:
     emulator.config.token = "rotated"
     assert fetch(emulator, session, CONVERSATION_PATH, START_MS, END_MS).status_code == 401
+
+
+def test_emulator_forbidden_exports_path_is_an_empty_403(emulator: DixaEmulator, session: requests.Session) -> None:
+    emulator.config.forbidden_paths = (MESSAGE_PATH,)
+    response = fetch(emulator, session, MESSAGE_PATH, START_MS, END_MS)
+    assert (response.status_code, response.content) == (403, b"")
+    assert emulator.request_log[-1].fault == "forbidden"
+    assert fetch(emulator, session, CONVERSATION_PATH, START_MS, END_MS).status_code == 200
 
 
 # ---- query validation --------------------------------------------------------------------------------------------
@@ -693,19 +703,29 @@ def test_schema_rejects_wrong_types() -> None:
 # ---- CLI ---------------------------------------------------------------------------------------------------------
 
 
-def test_emulator_cli_prints_one_line_and_stops_on_sigterm() -> None:
+@pytest.mark.parametrize(
+    "launcher",
+    [["-m", "integration_tests.emulator"], [str(ROOT / "integration_tests" / "emulator")]],
+    ids=["module", "directory"],
+)
+def test_emulator_cli_prints_one_line_and_stops_on_sigterm(launcher: list[str]) -> None:
     process = subprocess.Popen(
-        [sys.executable, str(EMULATOR_SCRIPT), "--conversations", "15", "--token", "cli-token", "--seed", "3"],
+        [sys.executable, *launcher, "--conversations", "15", "--token", "cli-token", "--seed", "3",
+         "--end-users", "7", "--activity-events", "40"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
+        cwd=ROOT,
+    )  # fmt: skip
     try:
         assert process.stdout is not None
         summary = json.loads(process.stdout.readline())
-        assert set(summary) == {"url", "token", "conversations", "messages"}
+        assert set(summary) == {
+            "url", "token", "conversations", "messages", "agents", "end_users", "teams", "team_members", "queues",
+            "queue_members", "tags", "custom_attributes", "contact_endpoints", "agent_presence", "activity_logs",
+        }  # fmt: skip
         assert summary["token"] == "cli-token"
-        assert summary["conversations"] == 15
+        assert (summary["conversations"], summary["end_users"], summary["activity_logs"]) == (15, 7, 40)
         response = requests.get(
             summary["url"] + MESSAGE_PATH,
             params=window(MESSAGE_PATH, "2024-01-01", "2024-01-31"),
@@ -713,6 +733,9 @@ def test_emulator_cli_prints_one_line_and_stops_on_sigterm() -> None:
             timeout=5,
         )
         assert response.status_code == 200
+        # The Dixa API on the same port, with its own (raw token) auth.
+        users = requests.get(summary["url"] + "/v1/endusers", headers={"Authorization": "cli-token"}, timeout=5)
+        assert len(users.json()["data"]) == 7
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=10)
     finally:
@@ -728,4 +751,5 @@ def test_fault_kind_list_is_complete() -> None:
     assert set(FAULT_KINDS) == {
         "500", "502", "503", "504", "429", "401", "400",
         "reset", "truncate", "slow", "not_json", "json_object", "missing_cursor", "wrong_content_type",
+        "foreign_next", "looping_next", "none",
     }  # fmt: skip

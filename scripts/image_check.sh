@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the connector image from ./Dockerfile, then run `spec`, `check` and `read` through the image's own
-# entrypoint against the local emulator (integration_tests/emulator.py on 127.0.0.1), and check what comes out:
+# entrypoint against the local emulator (python -m integration_tests.emulator on 127.0.0.1), and check what comes out:
 # one SPEC, CONNECTION_STATUS SUCCEEDED (and FAILED for a wrong token), and as many RECORDs per stream as the
 # emulator serves.
 #
@@ -207,7 +207,7 @@ EOF
 }
 
 start_emulator() {
-    "$PYTHON" integration_tests/emulator.py --conversations 200 --messages-per-conversation 2 > "$WORK/emulator.out" &
+    "$PYTHON" -m integration_tests.emulator --conversations 200 --messages-per-conversation 2 > "$WORK/emulator.out" &
     EMULATOR_PID=$!
     for _ in $(seq 100); do
         [[ -s $WORK/emulator.out ]] && break
