@@ -10,11 +10,12 @@ from abc import ABC
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any, ClassVar, Optional, Union
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import orjson
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
@@ -31,7 +32,7 @@ from source_dixa.http_common import (
     short,
     wall_clock_ms,
 )
-from source_dixa.pacing import AdaptivePacer, PaceStats
+from source_dixa.pacing import AdaptivePacer
 from source_dixa.timestamps import iso_to_ms, ms_to_dixa_param, normalize_iso
 from source_dixa.windows import DAY_MS, Window, ms_to_iso, next_span_ms, next_window, query_bounds
 
@@ -101,7 +102,6 @@ class DixaApiStream(HttpStream, ABC):
         super().__init__(authenticator=authenticator, api_budget=pacer)
         quiet_give_up_logs(self.logger)
         self._pacer = pacer
-        self._pace_at_start = PaceStats()
         self._api_url = dixa_api_url
         self._origin = _origin(dixa_api_url)
         self._sleep = sleep
@@ -115,6 +115,13 @@ class DixaApiStream(HttpStream, ABC):
     @override
     def url_base(self) -> str:
         return f"{self._api_url}/"
+
+    @property
+    @override
+    def is_resumable(self) -> bool:
+        # A list is read whole on every sync. The CDK's resumable full refresh would keep reading until the state
+        # holds its page token, and Dixa's pageKeys are opaque and may not outlive the sync (§3).
+        return self.supports_incremental
 
     @override
     def path(
@@ -197,6 +204,14 @@ class DixaApiStream(HttpStream, ABC):
         return self._backoff
 
     @override
+    def read(self, *args: Any, **kwargs: Any) -> Iterable[StreamData]:
+        before = self._pacer.stats()
+        try:
+            yield from super().read(*args, **kwargs)
+        finally:
+            log_stream_summary(self.logger, self.name, self._pacer.stats().since(before))
+
+    @override
     def stream_slices(
         self,
         *,
@@ -204,14 +219,12 @@ class DixaApiStream(HttpStream, ABC):
         cursor_field: Optional[list[str]] = None,
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Optional[Mapping[str, Any]]]:
-        self._pace_at_start = self._pacer.stats()
-        yield from self._slices(sync_mode)
-        # Runs when the CDK asks for the slice after the last one, so after the last one was read.
-        log_stream_summary(self.logger, self.name, self._pacer.stats().since(self._pace_at_start))
+        return self._slices(sync_mode)
 
     def _slices(self, sync_mode: SyncMode) -> Iterable[Optional[Mapping[str, Any]]]:
         if self._parent is None:
-            yield None
+            # One slice; not None, which the CDK's slice readers take for "no more slices" (core.py).
+            yield {}
             return
         for parent in self._parent.read_records(SyncMode.full_refresh, stream_slice=None):
             if parent.get("id") is not None:
@@ -231,7 +244,11 @@ class DixaApiStream(HttpStream, ABC):
     def _pages(self, stream_slice: Optional[Mapping[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         """Every page of one list, each as its records, ready to emit."""
         token: Optional[Mapping[str, Any]] = None
-        followed: set[str] = set()
+        pages_read: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        # pageKeys are opaque, so a link back to a page can look new: a page whose records are exactly those of an
+        # earlier page is that page again. One hash a page keeps memory flat however long the list.
+        contents_read: set[int] = set()
+        key_fields = _key_fields(self.primary_key)
         while True:
             page = self._fetch(stream_slice, token)
             if page is None:
@@ -239,34 +256,42 @@ class DixaApiStream(HttpStream, ABC):
                 parent_id = (stream_slice or {}).get("parent_id")
                 self.logger.warning(f"{self.name}: {parent_id} was deleted during the sync (HTTP 404); skipped.")
                 return
-            records, next_link = page
-            yield [self._shape(record, stream_slice) for record in records]
+            url, records, next_link = page
+            shaped = [self._shape(record, stream_slice) for record in records]
+            contents = hash(tuple(tuple(record.get(field) for field in key_fields) for record in shaped))
+            if shaped and contents in contents_read:
+                raise self._loop_error(url)
+            pages_read.add(_page_id(url))
+            contents_read.add(contents)
+            yield shaped
             if not next_link:
                 return
-            url = self._next_url(next_link)
-            if url in followed:
-                raise _failure(
-                    f"The Dixa API sent {self.name} the same next page twice ({_endpoint_of(url)}); "
-                    "stopping instead of reading it forever.",
-                    FailureType.system_error,
-                )
-            followed.add(url)
-            token = {"url": url}
+            next_url = self._next_url(next_link)
+            if _page_id(next_url) in pages_read:
+                raise self._loop_error(next_url)
+            token = {"url": next_url}
+
+    def _loop_error(self, url: str) -> AirbyteTracedException:
+        return _failure(
+            f"The Dixa API sent {self.name} a next-page link to a page it had already read ({_endpoint_of(url)}); "
+            "stopping instead of reading it forever.",
+            FailureType.system_error,
+        )
 
     def _fetch(
         self, stream_slice: Optional[Mapping[str, Any]], token: Optional[Mapping[str, Any]]
-    ) -> Optional[tuple[list[dict[str, Any]], Optional[str]]]:
-        """One page's records and next link, with the CDK's retries, a 429 waited out, an unusable 200 asked again.
+    ) -> Optional[tuple[str, list[dict[str, Any]], Optional[str]]]:
+        """One page's URL, records and next link, with the CDK's retries, a 429 waited out, an unusable 200 asked again.
 
         None when a member list is gone (HTTP 404).
         """
         rounds = 0
         while True:
             try:
-                _, response = self._fetch_next_page(stream_slice, None, token)
+                request, response = self._fetch_next_page(stream_slice, None, token)
                 if response.status_code == 404:
                     return None
-                return self._unwrap(_json_of(response))
+                return (request.url or "", *self._unwrap(_json_of(response)))
             except AirbyteTracedException as error:
                 if is_rate_limited(error):
                     self.logger.info(f"{self.name}: still rate limited; waiting on.")
@@ -598,6 +623,16 @@ def _origin_text(url: str) -> str:
 
 def _endpoint_of(url: str) -> str:
     return urlsplit(url).path or url
+
+
+def _key_fields(primary_key: Any) -> list[str]:
+    return [primary_key] if isinstance(primary_key, str) else list(primary_key or [])
+
+
+def _page_id(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A page as its path and sorted query: the same page however its parameters are ordered."""
+    parts = urlsplit(url)
+    return parts.path, tuple(sorted(parse_qsl(parts.query, keep_blank_values=True)))
 
 
 def _shape_of(body: Any) -> str:

@@ -19,6 +19,7 @@ from airbyte_cdk.models import (
     SyncMode,
     TraceType,
 )
+from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -35,7 +36,7 @@ from source_dixa.http_common import (
     short,
     wall_clock_ms,
 )
-from source_dixa.pacing import AdaptivePacer, PaceStats
+from source_dixa.pacing import AdaptivePacer
 from source_dixa.windows import Window, ms_to_iso, next_window, query_bounds
 
 # Connect quickly or not at all; between bytes a large export may pause while Dixa assembles it.
@@ -86,7 +87,6 @@ class DixaExportStream(HttpStream, ABC):
         super().__init__(authenticator=authenticator, api_budget=pacer)
         quiet_give_up_logs(self.logger)
         self._pacer = pacer
-        self._pace_at_start = PaceStats()
         self._url_base = f"{api_url}/v1/"
         self._start_ms = start_ms
         self._window_ms = window_ms
@@ -187,7 +187,6 @@ class DixaExportStream(HttpStream, ABC):
         end_ms = self._now_ms() - self._safety_lag_ms
         self._sync_start_ms, self._sync_end_ms, self._windows_done, self._records_read = start_ms, end_ms, 0, 0
         self._contiguous_ms = start_ms
-        self._pace_at_start = self._pacer.stats()
         if start_ms >= end_ms:
             self.logger.info(f"{self.name}: nothing to read, already up to date at {ms_to_iso(start_ms)}.")
             return
@@ -197,8 +196,14 @@ class DixaExportStream(HttpStream, ABC):
             window = next_window(cursor_ms, end_ms, self._window_ms)
             yield _slice_of(window)
             cursor_ms = window.end_ms
-        # Runs when the CDK asks for the slice after the last one, so after the last window was read.
-        log_stream_summary(self.logger, self.name, self._pacer.stats().since(self._pace_at_start))
+
+    @override
+    def read(self, *args: Any, **kwargs: Any) -> Iterable[StreamData]:
+        before = self._pacer.stats()
+        try:
+            yield from super().read(*args, **kwargs)
+        finally:
+            log_stream_summary(self.logger, self.name, self._pacer.stats().since(before))
 
     @override
     def read_records(

@@ -80,6 +80,7 @@ class AdaptivePacer(APIBudget):
         self._proven = pace.limit
         self._probe_windows = PROBE_AFTER_WINDOWS
         self._good_since_change = 0
+        self._slowed = False
         self._stats = PaceStats()
 
     @property
@@ -131,6 +132,12 @@ class AdaptivePacer(APIBudget):
         with self._lock:
             self._add(rate_limited=1)
             pace = self.pace
+            if self._slowed:
+                # No answer got through since the last slowdown: Dixa is still holding the same limit against us,
+                # and the backoff waits it out. The pace is about what comes after, so it drops once per episode.
+                self._logger.info(f"{pace.api_name}: still rate limited; waiting at {pace.describe(self.limit)}.")
+                return
+            self._slowed = True
             if self.limit > self._proven:
                 new, why = self._proven, "back to the last pace that held"
                 self._probe_windows *= 2
@@ -138,6 +145,11 @@ class AdaptivePacer(APIBudget):
                 new, why = pace.documented, "Dixa's documented limit"
             else:
                 new, why = self.limit / 2, "half the pace that drew it"
+            if not pace.spaced:
+                # A limit per window: the requests Dixa took in this window before refusing one are at most it.
+                taken = self._taken_in_window(self._clock())
+                if 0 < taken < new:
+                    new, why = taken, f"the {taken} Dixa took in the last window before refusing one"
             new = max(pace.floor, new)
             self._good_since_change = 0
             self._proven = new
@@ -147,14 +159,20 @@ class AdaptivePacer(APIBudget):
                     f"({why}) for the rest of this sync."
                 )
             else:
-                self._logger.warning(
+                self._logger.info(
                     f"{pace.api_name}: Dixa answered 429 (rate limited) at {pace.describe(new)}, the slowest pace "
                     "this connector uses; waiting and trying again."
                 )
             self.limit = new
 
+    def _taken_in_window(self, now: float) -> int:
+        """Requests sent in the current window, less the one Dixa just refused."""
+        span_s = self.pace.window_s + self.pace.slack_s
+        return sum(1 for sent_at in self._sent if sent_at > now - span_s) - 1
+
     def _on_answer(self) -> None:
         with self._lock:
+            self._slowed = False
             if self.limit >= self.pace.limit:
                 return
             self._good_since_change += 1

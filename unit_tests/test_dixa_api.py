@@ -82,6 +82,14 @@ def test_a_next_link_to_another_host_or_scheme_fails_without_a_request(mocker: r
     assert mocker.call_count == 1
 
 
+def test_a_next_link_back_to_the_first_page_is_an_error_not_a_loop(mocker: rm.Mocker) -> None:
+    mocker.get(f"{API_URL}/v1/agents", json={"data": [{"id": "a"}], "meta": {"next": "/v1/agents?pageLimit=1000"}})
+    with pytest.raises(AirbyteTracedException) as caught:
+        _read(_stream(Agents))
+    assert "a page it had already read" in (caught.value.message or "")
+    assert mocker.call_count == 1
+
+
 def test_a_next_link_that_repeats_a_page_is_an_error_not_a_loop(mocker: rm.Mocker) -> None:
     mocker.get(f"{API_URL}/v1/agents", json={"data": [{"id": "a"}], "meta": {"next": "/v1/agents?pageKey=p2"}})
     mocker.get(
@@ -89,7 +97,7 @@ def test_a_next_link_that_repeats_a_page_is_an_error_not_a_loop(mocker: rm.Mocke
     )
     with pytest.raises(AirbyteTracedException) as caught:
         _read(_stream(Agents))
-    assert "same next page twice" in (caught.value.message or "")
+    assert "a page it had already read" in (caught.value.message or "")
     assert mocker.call_count == 2
 
 

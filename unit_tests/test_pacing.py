@@ -75,6 +75,7 @@ def test_429s_at_or_below_the_documented_limit_halve_the_pace_down_to_the_floor(
     for _ in range(4):
         pacer.update_from_response(None, Answer(429))
         limits.append(pacer.limit)
+        pacer.update_from_response(None, Answer(200))
     assert limits == [5.0, 2.5, 2.0, 2.0]
     assert pacer.stats().rate_limited == 4
 
@@ -129,3 +130,37 @@ def test_stats_count_requests_429s_and_time_waited() -> None:
     spent = pacer.stats().since(before)
     assert (spent.requests, spent.rate_limited) == (3, 1)
     assert spent.waited_s == pytest.approx(0.2 + 1.5)
+
+
+def test_a_429_after_fewer_requests_than_the_documented_limit_takes_that_count_as_the_limit() -> None:
+    # Another tool shares the token: Dixa took 3 requests this minute, then refused the 4th.
+    clock = FakeClock()
+    pacer = _pacer(EXPORTS, clock)
+    for _ in range(4):
+        pacer.acquire_call(None)
+    pacer.update_from_response(None, Answer(429))
+    assert pacer.limit == 3
+    pacer.acquire_call(None)
+    assert clock.sleeps[-1] == pytest.approx(61.0)
+
+
+def test_a_spaced_pace_ignores_the_window_count_after_a_burst() -> None:
+    # The Dixa API's limit is a rate with a burst allowance: 5 quick successes say nothing about the rate.
+    clock = FakeClock()
+    pacer = _pacer(DIXA_API, clock)
+    for _ in range(6):
+        pacer.acquire_call(None)
+    pacer.update_from_response(None, Answer(429))
+    assert pacer.limit == 10
+
+
+def test_429s_in_a_row_without_an_answer_between_slow_down_once() -> None:
+    clock = FakeClock()
+    pacer = _pacer(EXPORTS, clock)
+    for _ in range(5):
+        pacer.update_from_response(None, Answer(429))
+    assert pacer.limit == 10
+    pacer.update_from_response(None, Answer(200))
+    pacer.update_from_response(None, Answer(429))
+    assert pacer.limit == 5
+    assert pacer.stats().rate_limited == 6
