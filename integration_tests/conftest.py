@@ -14,9 +14,35 @@ import pytest
 from integration_tests.cli import ROOT, CliResult, cli_command, cli_env, final_state, parse_messages
 from integration_tests.emulator import DixaEmulator, EmulatorConfig
 
-__all__ = ["ROOT", "CliResult", "Workspace", "cli_command", "cli_env", "final_state", "parse_messages"]
+__all__ = [
+    "DIXA_API_STREAMS",
+    "ROOT",
+    "STREAMS",
+    "CliResult",
+    "Workspace",
+    "cli_command",
+    "cli_env",
+    "final_state",
+    "parse_messages",
+]
 DAY_MS = 86_400_000
-CURSORS = {"conversation_export": "updated_at", "message_export": "created_at"}
+# Every stream: its cursor (None: full refresh only) and its primary key.
+STREAMS: dict[str, tuple[Optional[str], list[str]]] = {
+    "conversation_export": ("updated_at", ["id"]),
+    "message_export": ("created_at", ["id"]),
+    "agents": (None, ["id"]),
+    "end_users": (None, ["id"]),
+    "teams": (None, ["id"]),
+    "team_members": (None, ["team_id", "id"]),
+    "queues": (None, ["id"]),
+    "queue_members": (None, ["queue_id", "agentId"]),
+    "tags": (None, ["id"]),
+    "custom_attributes": (None, ["id"]),
+    "contact_endpoints": (None, ["_type", "endpoint"]),
+    "agent_presence": (None, ["userId", "requestTime"]),
+    "activity_logs": ("activityTimestamp", ["id"]),
+}
+DIXA_API_STREAMS = tuple(name for name in STREAMS if not name.endswith("_export"))
 
 
 @dataclass
@@ -32,26 +58,28 @@ class Workspace:
         return target
 
     def catalog(self, streams: tuple[str, ...] = ("conversation_export",), sync_mode: str = "incremental") -> Path:
-        configured = {
-            "streams": [
+        """A configured catalog; a stream without a cursor is read in full refresh whatever `sync_mode` says."""
+        configured = []
+        for name in streams:
+            cursor, key = STREAMS[name]
+            mode = sync_mode if cursor else "full_refresh"
+            configured.append(
                 {
                     "stream": {
                         "name": name,
                         "json_schema": {},
-                        "supported_sync_modes": ["full_refresh", "incremental"],
-                        "source_defined_cursor": True,
-                        "default_cursor_field": [CURSORS[name]],
-                        "source_defined_primary_key": [["id"]],
+                        "supported_sync_modes": ["full_refresh", "incremental"] if cursor else ["full_refresh"],
+                        "source_defined_cursor": bool(cursor),
+                        "default_cursor_field": [cursor] if cursor else [],
+                        "source_defined_primary_key": [[field] for field in key],
                     },
-                    "sync_mode": sync_mode,
-                    "destination_sync_mode": "append" if sync_mode == "full_refresh" else "append_dedup",
-                    "cursor_field": [CURSORS[name]],
-                    "primary_key": [["id"]],
+                    "sync_mode": mode,
+                    "destination_sync_mode": "append" if mode == "full_refresh" else "append_dedup",
+                    "cursor_field": [cursor] if cursor else [],
+                    "primary_key": [[field] for field in key],
                 }
-                for name in streams
-            ]
-        }
-        return self.write(f"catalog_{sync_mode}_{'_'.join(streams)}.json", configured)
+            )
+        return self.write(f"catalog_{sync_mode}_{'_'.join(streams)}.json", {"streams": configured})
 
     def run(
         self,
@@ -102,6 +130,10 @@ def workspace(tmp_path: Path, emulator: DixaEmulator, emulator_config: EmulatorC
             "start_date": "2025-01-01",
             "batch_size": 7,
             "api_url": emulator.url,
+            "dixa_api_url": emulator.url,
             "requests_per_minute": 6000,
+            "dixa_api_requests_per_second": 1000,
+            # Tests change the account at "now" and read it straight away; the lag has tests of its own.
+            "safety_lag_minutes": 0,
         },
     )

@@ -34,6 +34,7 @@ from integration_tests.emulator import DixaEmulator, EmulatorConfig
 from source_dixa import SourceDixa
 from source_dixa.config import parse_start_date
 from source_dixa.http_common import wall_clock_ms
+from source_dixa.timestamps import iso_to_ms
 
 # Registers the suite's `scenario` parametrization (pytest_generate_tests) and its command-line options.
 pytest_plugins = ["airbyte_cdk.test.standard_tests.pytest_hooks"]
@@ -43,7 +44,7 @@ SAMPLES = ROOT / "integration_tests"
 GENERATED = ROOT / "build" / "standard-tests"
 # Files the acceptance-test-config.yml names under build/standard-tests/, and the template each comes from.
 TEMPLATES = {"config.json": "sample_config.json", "invalid_config.json": "invalid_config.json"}
-CURSORS = {"conversation_export": "updated_at", "message_export": "created_at"}
+CURSORS = {"conversation_export": "updated_at", "message_export": "created_at", "activity_logs": "activityTimestamp"}
 
 
 class TestSourceDixaStandards(standard_tests.SourceTestSuiteBase):
@@ -76,7 +77,13 @@ def standard_configs(emulator: DixaEmulator) -> Iterator[dict[str, dict[str, Any
 
 def render_config(template: dict[str, Any], emulator: DixaEmulator, *, keep_token: bool) -> dict[str, Any]:
     """The template pointed at the emulator; `keep_token` keeps a token the emulator refuses."""
-    config = {**template, "api_url": emulator.url, "requests_per_minute": 6000}
+    config = {
+        **template,
+        "api_url": emulator.url,
+        "dixa_api_url": emulator.url,
+        "requests_per_minute": 6000,
+        "dixa_api_requests_per_second": 1000,
+    }
     if not keep_token:
         config["api_token"] = emulator.config.token
     return config
@@ -93,7 +100,8 @@ def load_state(name: str) -> list[AirbyteStateMessage]:
 def saved_cursor_ms(name: str, stream: str) -> int:
     for message in json.loads((SAMPLES / name).read_text()):
         if message["stream"]["stream_descriptor"]["name"] == stream:
-            return int(message["stream"]["stream_state"][CURSORS[stream]])
+            value = message["stream"]["stream_state"][CURSORS[stream]]
+            return iso_to_ms(value) if isinstance(value, str) else int(value)  # type: ignore[return-value]
     raise AssertionError(f"{name} has no state for {stream}")
 
 
@@ -127,10 +135,13 @@ def test_sample_state_reads_only_records_at_or_after_its_cursors(
     messages_ms = saved_cursor_ms("sample_state.json", "message_export")
     assert ids["conversation_export"] == emulator.expected_conversation_ids(conversations_ms, before_ms)
     assert ids["message_export"] == emulator.expected_message_ids(messages_ms, before_ms)
+    activity_ms = saved_cursor_ms("sample_state.json", "activity_logs")
+    assert ids["activity_logs"] == emulator.expected_activity_ids(activity_ms, before_ms)
     # The saved cursors lie inside the emulator's data, so the state must have cut something off.
     start_ms = parse_start_date(standard_configs["config.json"]["start_date"])
     assert emulator.expected_conversation_ids(start_ms, before_ms) - ids["conversation_export"]
     assert emulator.expected_message_ids(start_ms, before_ms) - ids["message_export"]
+    assert emulator.expected_activity_ids(start_ms, before_ms) - ids["activity_logs"]
 
 
 def test_abnormal_state_in_the_future_reads_nothing_and_fails_nothing(

@@ -60,9 +60,11 @@ def test_window_the_server_cannot_serve_whole_is_split_and_read(
     assert any("splitting it into" in line for line in result.logs())
 
 
+@pytest.mark.slow
 def test_rate_limit_with_retry_after_is_honoured(workspace: Workspace, emulator: DixaEmulator) -> None:
-    emulator.config.rate_limit = 8
-    emulator.config.rate_window_s = 2.0
+    # About 46 requests against 30 a minute: one 429, then the rest of the sync keeps Dixa's pace.
+    emulator.config.rate_limit = 30
+    emulator.config.rate_window_s = 60.0
     emulator.config.retry_after_s = 0  # the seconds until a slot frees up
     workspace.config["batch_size"] = 31
     before_ms = _now_ms()
@@ -71,21 +73,24 @@ def test_rate_limit_with_retry_after_is_honoured(workspace: Workspace, emulator:
     _assert_exact(result, emulator, START_MS, before_ms)
     limited = [r for r in emulator.request_log if r.status == 429]
     assert limited, "the server's limit was reached"
+    assert len(limited) <= 2, len(limited)
     served = [r.time_s for r in emulator.request_log if r.status == 200]
-    # Retry-After was obeyed: never more than the limit in any 2-second window of served requests.
-    assert max(sum(1 for t in served if s <= t < s + 2.0) for s in served) <= 8
+    # Retry-After was obeyed: never more than the limit in any minute of served requests.
+    assert max(sum(1 for t in served if s <= t < s + 60.0) for s in served) <= 30
 
 
+@pytest.mark.slow
 def test_rate_limit_without_retry_after_backs_off_and_finishes(workspace: Workspace, emulator: DixaEmulator) -> None:
-    emulator.config.rate_limit = 8
-    emulator.config.rate_window_s = 2.0
+    emulator.config.rate_limit = 30
+    emulator.config.rate_window_s = 60.0
     workspace.config["batch_size"] = 31
     workspace.config["requests_per_minute"] = 600
     before_ms = _now_ms()
     result = workspace.run("read", catalog=workspace.catalog(BOTH), timeout_s=300)
     assert result.returncode == 0, result.stderr[-2000:]
     _assert_exact(result, emulator, START_MS, before_ms)
-    assert any(r.status == 429 for r in emulator.request_log)
+    limited = [r for r in emulator.request_log if r.status == 429]
+    assert 1 <= len(limited) <= 2, len(limited)
 
 
 @pytest.mark.slow
