@@ -9,26 +9,23 @@ import time
 from abc import ABC
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import timedelta
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, ClassVar, Optional
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import orjson
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
-from airbyte_cdk.sources.streams.core import StreamData
-from airbyte_cdk.sources.streams.http import HttpStream
-from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
+from airbyte_cdk.sources.streams.http.error_handlers import ErrorHandler
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from typing_extensions import override
 
 from source_dixa.config import config_error
-from source_dixa.errors import DIXA_API_ERROR_MAPPING, DixaBackoffStrategy, DixaErrorHandler, quiet_give_up_logs
+from source_dixa.errors import DIXA_API_ERROR_MAPPING, DixaErrorHandler
 from source_dixa.http_common import (
-    USER_AGENT,
+    PacedStream,
     is_rate_limited,
     is_unreachable,
-    log_stream_summary,
     short,
     wall_clock_ms,
 )
@@ -68,7 +65,7 @@ class RawTokenAuthenticator(TokenAuthenticator):
         return self._raw_token
 
 
-class DixaApiStream(HttpStream, ABC):
+class DixaApiStream(PacedStream, ABC):
     """A Dixa API list: `{"data": [...], "meta": {"next": ...}}`, followed through `meta.next` until it is absent.
 
     Leaves set `endpoint` (under /v1/, `{parent_id}` for a member list) and, where they apply, the attributes below.
@@ -97,14 +94,9 @@ class DixaApiStream(HttpStream, ABC):
         max_retries: int = 3,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._max_retries = max_retries
-        self._backoff = DixaBackoffStrategy(lambda: pacer.interval_s, on_wait=pacer.note_wait)
-        super().__init__(authenticator=authenticator, api_budget=pacer)
-        quiet_give_up_logs(self.logger)
-        self._pacer = pacer
+        super().__init__(authenticator=authenticator, pacer=pacer, max_retries=max_retries, sleep=sleep)
         self._api_url = dixa_api_url
         self._origin = _origin(dixa_api_url)
-        self._sleep = sleep
         self._parent: Optional[DixaApiStream] = None
         if self.parent_stream is not None:
             self._parent = self.parent_stream(
@@ -170,15 +162,6 @@ class DixaApiStream(HttpStream, ABC):
         return params
 
     @override
-    def request_headers(
-        self,
-        stream_state: Optional[Mapping[str, Any]],
-        stream_slice: Optional[Mapping[str, Any]] = None,
-        next_page_token: Optional[Mapping[str, Any]] = None,
-    ) -> Mapping[str, Any]:
-        return {"Accept": "application/json", "User-Agent": USER_AGENT}
-
-    @override
     def request_kwargs(
         self,
         stream_state: Optional[Mapping[str, Any]],
@@ -198,18 +181,6 @@ class DixaApiStream(HttpStream, ABC):
             stream_name=self.name,
             missing_parent_ok=self.parent_stream is not None,
         )
-
-    @override
-    def get_backoff_strategy(self) -> Optional[Union[BackoffStrategy, list[BackoffStrategy]]]:
-        return self._backoff
-
-    @override
-    def read(self, *args: Any, **kwargs: Any) -> Iterable[StreamData]:
-        before = self._pacer.stats()
-        try:
-            yield from super().read(*args, **kwargs)
-        finally:
-            log_stream_summary(self.logger, self.name, self._pacer.stats().since(before))
 
     @override
     def stream_slices(
@@ -478,102 +449,6 @@ class DixaApiWindowedStream(DixaApiStream, ABC):
             f"{self.name}: window {window.describe()} done, {len(seen)} records in {self._window_pages} "
             f"{'page' if self._window_pages == 1 else 'pages'}, {time.monotonic() - started_s:.1f} s."
         )
-
-
-class Agents(DixaApiStream):
-    """GET /v1/agents: https://docs.dixa.io/openapi/dixa-api/v1/tag/Agents/"""
-
-    primary_key = "id"
-    endpoint = "agents"
-    paginated = True
-    timestamp_fields = ("createdAt",)
-
-
-class EndUsers(DixaApiStream):
-    """GET /v1/endusers: https://docs.dixa.io/openapi/dixa-api/v1/tag/End-Users/"""
-
-    primary_key = "id"
-    endpoint = "endusers"
-    paginated = True
-    timestamp_fields = ("createdAt",)
-
-
-class Teams(DixaApiStream):
-    """GET /v1/teams: https://docs.dixa.io/openapi/dixa-api/v1/tag/Teams/"""
-
-    primary_key = "id"
-    endpoint = "teams"
-
-
-class TeamMembers(DixaApiStream):
-    """GET /v1/teams/{teamId}/agents, for every team: https://docs.dixa.io/openapi/dixa-api/v1/tag/Teams/"""
-
-    primary_key = ["team_id", "id"]  # noqa: RUF012 - the CDK types composite keys as a list
-    endpoint = "teams/{parent_id}/agents"
-    parent_stream = Teams
-    parent_key = "team_id"
-
-
-class Queues(DixaApiStream):
-    """GET /v1/queues: https://docs.dixa.io/openapi/dixa-api/v1/tag/Queues/"""
-
-    primary_key = "id"
-    endpoint = "queues"
-
-
-class QueueMembers(DixaApiStream):
-    """GET /v1/queues/{queueId}/members, for every queue: https://docs.dixa.io/openapi/dixa-api/v1/tag/Queues/"""
-
-    primary_key = ["queue_id", "agentId"]  # noqa: RUF012 - the CDK types composite keys as a list
-    endpoint = "queues/{parent_id}/members"
-    parent_stream = Queues
-    parent_key = "queue_id"
-
-
-class Tags(DixaApiStream):
-    """GET /v1/tags: https://docs.dixa.io/openapi/dixa-api/v1/tag/Tags/"""
-
-    primary_key = "id"
-    endpoint = "tags"
-    # Without it Dixa lists active tags only, and conversations still carry retired ones (§4).
-    params = (("includeDeactivated", "true"),)
-
-
-class CustomAttributes(DixaApiStream):
-    """GET /v1/custom-attributes: https://docs.dixa.io/openapi/dixa-api/v1/tag/Custom-Attributes/"""
-
-    primary_key = "id"
-    endpoint = "custom-attributes"
-    timestamp_fields = ("createdAt", "updatedAt")
-
-
-class ContactEndpoints(DixaApiStream):
-    """GET /v1/contact-endpoints: https://docs.dixa.io/openapi/dixa-api/v1/tag/Contact-Endpoints/"""
-
-    primary_key = ["_type", "endpoint"]  # noqa: RUF012 - the CDK types composite keys as a list
-    endpoint = "contact-endpoints"
-    endpoint_from = ("address", "number")
-
-
-class AgentPresence(DixaApiStream):
-    """GET /v1/agents/presence: https://docs.dixa.io/openapi/dixa-api/v1/tag/Agents/"""
-
-    primary_key = ["userId", "requestTime"]  # noqa: RUF012 - the CDK types composite keys as a list
-    endpoint = "agents/presence"
-    bare_array = True
-    timestamp_fields = ("requestTime", "lastSeen")
-
-
-class ActivityLogs(DixaApiWindowedStream):
-    """GET /v1/conversations/activitylog: https://docs.dixa.io/openapi/dixa-api/v1/tag/Conversations/"""
-
-    primary_key = "id"
-    endpoint = "conversations/activitylog"
-    paginated = True
-    timestamp_fields = ("activityTimestamp",)
-    cursor_field = "activityTimestamp"
-    from_param = "fromDatetime"
-    to_param = "toDatetime"
 
 
 def _json_of(response: requests.Response) -> Any:

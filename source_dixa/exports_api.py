@@ -19,20 +19,17 @@ from airbyte_cdk.models import (
     SyncMode,
     TraceType,
 )
-from airbyte_cdk.sources.streams.core import StreamData
-from airbyte_cdk.sources.streams.http import HttpStream
-from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
+from airbyte_cdk.sources.streams.http.error_handlers import ErrorHandler
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from requests.auth import AuthBase
 from typing_extensions import override
 
 from source_dixa.config import config_error
-from source_dixa.errors import DixaBackoffStrategy, DixaErrorHandler, quiet_give_up_logs
+from source_dixa.errors import DixaErrorHandler
 from source_dixa.http_common import (
-    USER_AGENT,
+    PacedStream,
     is_rate_limited,
     is_unreachable,
-    log_stream_summary,
     short,
     wall_clock_ms,
 )
@@ -57,7 +54,7 @@ class InvalidResponse(Exception):
     """A 200 response that is not the JSON array of records the Exports API documents."""
 
 
-class DixaExportStream(HttpStream, ABC):
+class DixaExportStream(PacedStream, ABC):
     """An Exports API endpoint read in half-open time windows, with one STATE checkpoint per window.
 
     Leaves set `cursor_field` and the `after_param`/`before_param` pair that filters on it.
@@ -81,18 +78,12 @@ class DixaExportStream(HttpStream, ABC):
         now_ms: Callable[[], int] = wall_clock_ms,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        # Read by get_error_handler/get_backoff_strategy, which HttpStream.__init__ calls.
-        self._max_retries = max_retries
-        self._backoff = DixaBackoffStrategy(lambda: pacer.interval_s, on_wait=pacer.note_wait)
-        super().__init__(authenticator=authenticator, api_budget=pacer)
-        quiet_give_up_logs(self.logger)
-        self._pacer = pacer
+        super().__init__(authenticator=authenticator, pacer=pacer, max_retries=max_retries, sleep=sleep)
         self._url_base = f"{api_url}/v1/"
         self._start_ms = start_ms
         self._window_ms = window_ms
         self._safety_lag_ms = safety_lag_ms
         self._now_ms = now_ms
-        self._sleep = sleep
         self._state: MutableMapping[str, Any] = {}
         # Progress of the current sync, for the per-window log line and the ESTIMATE trace.
         self._sync_start_ms = 0
@@ -130,15 +121,6 @@ class DixaExportStream(HttpStream, ABC):
         return {self.after_param: after_ms, self.before_param: before_ms}
 
     @override
-    def request_headers(
-        self,
-        stream_state: Optional[Mapping[str, Any]],
-        stream_slice: Optional[Mapping[str, Any]] = None,
-        next_page_token: Optional[Mapping[str, Any]] = None,
-    ) -> Mapping[str, Any]:
-        return {"Accept": "application/json", "User-Agent": USER_AGENT}
-
-    @override
     def request_kwargs(
         self,
         stream_state: Optional[Mapping[str, Any]],
@@ -151,10 +133,6 @@ class DixaExportStream(HttpStream, ABC):
     @override
     def get_error_handler(self) -> Optional[ErrorHandler]:
         return DixaErrorHandler(self.logger, max_retries=self._max_retries, max_time=timedelta(hours=1))
-
-    @override
-    def get_backoff_strategy(self) -> Optional[Union[BackoffStrategy, list[BackoffStrategy]]]:
-        return self._backoff
 
     @property
     @override
@@ -196,14 +174,6 @@ class DixaExportStream(HttpStream, ABC):
             window = next_window(cursor_ms, end_ms, self._window_ms)
             yield _slice_of(window)
             cursor_ms = window.end_ms
-
-    @override
-    def read(self, *args: Any, **kwargs: Any) -> Iterable[StreamData]:
-        before = self._pacer.stats()
-        try:
-            yield from super().read(*args, **kwargs)
-        finally:
-            log_stream_summary(self.logger, self.name, self._pacer.stats().since(before))
 
     @override
     def read_records(

@@ -1,18 +1,26 @@
-"""What the streams of both Dixa services share: who we say we are, the clock, and reading the CDK's give-up errors."""
+"""What the streams of both Dixa services share: the base stream with pacing and backoff, who we say we are, the clock,
+and reading the CDK's give-up errors."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
 import time
-from typing import Optional
+from abc import ABC
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Optional, Union
 
 import requests
+from airbyte_cdk.sources.streams.core import StreamData
+from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
 from airbyte_cdk.sources.streams.http.exceptions import BaseBackoffException
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from requests.auth import AuthBase
+from typing_extensions import override
 
-from source_dixa.errors import UNREACHABLE_PREFIX, first_line
-from source_dixa.pacing import PaceStats
+from source_dixa.errors import UNREACHABLE_PREFIX, DixaBackoffStrategy, first_line, quiet_give_up_logs
+from source_dixa.pacing import AdaptivePacer, PaceStats
 
 
 def _user_agent() -> str:
@@ -71,3 +79,45 @@ def log_stream_summary(logger: logging.Logger, stream_name: str, stats: PaceStat
         f"{stream_name}: {stats.requests} {'request' if stats.requests == 1 else 'requests'}, "
         f"{stats.rate_limited} x 429, {stats.waited_s:.1f} s waiting (pacing and backoff)."
     )
+
+
+class PacedStream(HttpStream, ABC):
+    """An HttpStream of either service: its service's pacer as the CDK's budget, a backoff that follows the pace,
+    honest headers, quiet give-up logs, and one summary line per stream."""
+
+    def __init__(
+        self,
+        *,
+        authenticator: AuthBase,
+        pacer: AdaptivePacer,
+        max_retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        # Read by get_error_handler/get_backoff_strategy, which HttpStream.__init__ calls.
+        self._max_retries = max_retries
+        self._backoff = DixaBackoffStrategy(lambda: pacer.interval_s, on_wait=pacer.note_wait)
+        super().__init__(authenticator=authenticator, api_budget=pacer)
+        quiet_give_up_logs(self.logger)
+        self._pacer = pacer
+        self._sleep = sleep
+
+    @override
+    def request_headers(
+        self,
+        stream_state: Optional[Mapping[str, Any]],
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> Mapping[str, Any]:
+        return {"Accept": "application/json", "User-Agent": USER_AGENT}
+
+    @override
+    def get_backoff_strategy(self) -> Optional[Union[BackoffStrategy, list[BackoffStrategy]]]:
+        return self._backoff
+
+    @override
+    def read(self, *args: Any, **kwargs: Any) -> Iterable[StreamData]:
+        before = self._pacer.stats()
+        try:
+            yield from super().read(*args, **kwargs)
+        finally:
+            log_stream_summary(self.logger, self.name, self._pacer.stats().since(before))

@@ -21,21 +21,19 @@ from source_dixa.config import (
     config_error,
     parse_config,
 )
-from source_dixa.dixa_api import (
+from source_dixa.dixa_api import DixaApiStream, RawTokenAuthenticator, UnusableBody
+from source_dixa.dixa_api_streams import (
     ActivityLogs,
     AgentPresence,
     Agents,
     ContactEndpoints,
     CustomAttributes,
-    DixaApiStream,
     EndUsers,
     QueueMembers,
     Queues,
-    RawTokenAuthenticator,
     Tags,
     TeamMembers,
     Teams,
-    UnusableBody,
 )
 from source_dixa.exports_api import BodyInterrupted, ConversationExport, InvalidResponse, MessageExport
 from source_dixa.http_common import user_message, wall_clock_ms

@@ -9,15 +9,8 @@ import requests_mock as rm
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_dixa.dixa_api import (
-    ActivityLogs,
-    AgentPresence,
-    Agents,
-    ContactEndpoints,
-    DixaApiStream,
-    RawTokenAuthenticator,
-    TeamMembers,
-)
+from source_dixa.dixa_api import DixaApiStream, RawTokenAuthenticator
+from source_dixa.dixa_api_streams import ActivityLogs, AgentPresence, Agents, ContactEndpoints, TeamMembers
 from source_dixa.pacing import AdaptivePacer, Pace
 from unit_tests.conftest import API_URL, DAY_MS, NOW_MS, TOKEN
 
