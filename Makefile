@@ -26,6 +26,7 @@ integration: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_bench.py
+	$(PY) bench/dixa_api_bench.py
 
 clean:
 	rm -rf $(VENV) $(PYAIRBYTE_VENV) .pytest_cache build *.egg-info demo/output bench/output

@@ -275,6 +275,7 @@ def test_dixa_api_learns_a_limit_four_times_lower_than_configured(workspace: Wor
     dixa = [r for r in emulator.request_log if r.api == "dixa"]
     limited = [r for r in dixa if r.status == 429]
     served = [r for r in dixa if r.status != 429]
+    print(f"\ndixa api 40/s vs 10/s: {len(served)} served, {len(limited)} x 429, {elapsed_s:.1f} s")
     assert len(limited) <= 5, len(limited)
     assert len(served) > 100
     assert elapsed_s <= 1.3 * len(served) / 10 + 3.0, (elapsed_s, len(served))  # + the CLI's start-up
@@ -290,4 +291,5 @@ def test_default_pace_against_the_documented_dixa_api_limit_draws_no_429(
     result = workspace.run("read", catalog=workspace.catalog(DIXA_API_STREAMS, sync_mode="full_refresh"), timeout_s=300)
     assert result.returncode == 0, result.stderr[-2000:]
     _assert_exact(result, emulator, DIXA_API_STREAMS)
+    print(f"\ndixa api defaults vs documented limit: {len(emulator.request_log)} requests")
     assert [r for r in emulator.request_log if r.status == 429] == []

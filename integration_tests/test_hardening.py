@@ -49,6 +49,7 @@ def test_exports_learn_a_limit_six_times_lower_than_configured(workspace: Worksp
     _assert_healthy(result)
     served = [r for r in emulator.request_log if r.status == 200]
     limited = [r for r in emulator.request_log if r.status == 429]
+    print(f"\nexports 60/min vs 10/min: {len(served)} served, {len(limited)} x 429, {elapsed_s:.1f} s (limit 234 s)")
     assert len(served) == 30
     assert len(limited) <= 5, len(limited)
     # 30 requests at 10 a minute take 3 minutes.
@@ -114,6 +115,10 @@ def test_safety_lag_keeps_late_records_that_a_zero_lag_loses(workspace: Workspac
             states[lag] = final_state(result) or states[lag]
         if round_number < rounds - 1:
             time.sleep(max(0.0, 20.0 - (time.monotonic() - round_started)))
+    print(
+        f"\nvisibility 60 s, syncs every 20 s: {len(changed)} changed; lag 2 min lost "
+        f"{len(set(changed) - set(seen[2]))}, lag 0 lost {len(set(changed) - set(seen[0]))}"
+    )
     assert set(changed) <= set(seen[2]), sorted(set(changed) - set(seen[2]))
     assert max(Counter(seen[2]).values()) == 1
     lost = set(changed) - set(seen[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any
 
@@ -32,7 +33,15 @@ class DixaEntrypoint(AirbyteEntrypoint):
         AirbyteEntrypoint.validate_connection(source_spec, config)
 
 
+# Every page of a read makes thousands of short-lived objects, and each full collection also walks the ~95k objects
+# the CDK's imports leave behind. Freezing those and collecting the young generation less often took 17 % off a
+# 500k-record Dixa API read with the same peak RSS (bench/README.md, "Dixa API").
+GC_GEN0_THRESHOLD = 50_000
+
+
 def run() -> None:
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
     entrypoint = DixaEntrypoint(SourceDixa())
     parsed_args = entrypoint.parse_args(sys.argv[1:])
     PRINT_BUFFER.flush_interval = PRINT_FLUSH_INTERVAL_S
