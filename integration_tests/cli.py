@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,3 +72,19 @@ def final_state(result: CliResult) -> list[dict[str, Any]]:
     for state in result.state_messages():
         latest[state["stream"]["stream_descriptor"]["name"]] = state
     return list(latest.values())
+
+
+def read_killed_after(args: list[str], states: Optional[int]) -> list[dict[str, Any]]:
+    """Run the CLI and SIGKILL it once it has printed `states` STATE messages (None: let it finish); its messages."""
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=cli_env())
+    assert process.stdout is not None
+    lines, states_seen = [], 0
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith('{"type":"STATE"'):
+            states_seen += 1
+            if states is not None and states_seen == states:
+                process.send_signal(signal.SIGKILL)
+                break
+    process.wait(timeout=60)
+    return parse_messages("".join(lines))

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import itertools
-import signal
-import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from integration_tests.cli import read_killed_after
 from integration_tests.conftest import (
     DIXA_API_STREAMS,
     STREAMS,
     CliResult,
     Workspace,
     cli_command,
-    cli_env,
     final_state,
-    parse_messages,
 )
 from integration_tests.emulator import DixaEmulator, EmulatorConfig
 from source_dixa.timestamps import iso_to_ms, normalize_iso
@@ -230,26 +226,11 @@ def test_a_killed_activity_sync_resumes_from_its_last_checkpoint_without_loss(
         args = [*cli_command(), "read", "--config", str(config_path), "--catalog", str(catalog)]
         if state:
             args += ["--state", str(workspace.write("state.json", state))]
-        messages = list(_read_until(args, kill_after_states))
+        messages = read_killed_after(args, kill_after_states)
         seen |= {m["record"]["data"]["id"] for m in messages if m["type"] == "RECORD"}
         states = [m["state"] for m in messages if m["type"] == "STATE"]
         state = states[-1:] or state
     assert seen == emulator.expected_activity_ids(START_MS, before_ms)
-
-
-def _read_until(args: list[str], kill_after_states: int | None) -> Iterator[dict[str, Any]]:
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=cli_env())
-    assert process.stdout is not None
-    lines, states_seen = [], 0
-    for line in process.stdout:
-        lines.append(line)
-        if line.startswith('{"type":"STATE"'):
-            states_seen += 1
-            if kill_after_states is not None and states_seen == kill_after_states:
-                process.send_signal(signal.SIGKILL)
-                break
-    process.wait(timeout=60)
-    yield from parse_messages("".join(lines))
 
 
 def _iso_ms(text: str) -> int:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import signal
 import subprocess
 import time
 from collections import Counter
 
 import pytest
 
-from integration_tests.conftest import DAY_MS, STREAMS, Workspace, cli_command, cli_env, final_state, parse_messages
+from integration_tests.cli import read_killed_after
+from integration_tests.conftest import DAY_MS, STREAMS, Workspace, cli_command, final_state
 from integration_tests.emulator import DixaEmulator
 
 START_MS = 1_735_689_600_000  # 2025-01-01, the workspace's start_date
@@ -112,18 +112,7 @@ def test_killed_sync_resumes_from_its_last_state_without_loss(workspace: Workspa
         args = [*cli_command(), "read", "--config", str(config_path), "--catalog", str(catalog)]
         if state:
             args += ["--state", str(workspace.write("state.json", state))]
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=cli_env())
-        assert process.stdout is not None
-        lines, states_seen = [], 0
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith('{"type":"STATE"'):
-                states_seen += 1
-                if kill_after_states is not None and states_seen == kill_after_states:
-                    process.send_signal(signal.SIGKILL)
-                    break
-        process.wait(timeout=60)
-        messages = parse_messages("".join(lines))
+        messages = read_killed_after(args, kill_after_states)
         for m in messages:
             if m["type"] == "RECORD":
                 seen[m["record"]["stream"]].add(m["record"]["data"]["id"])
@@ -215,7 +204,6 @@ def test_two_stream_incremental_sync_tracks_each_stream_separately(
 
 
 def test_demo_runs_end_to_end() -> None:
-    import subprocess
     import sys
 
     from integration_tests.conftest import ROOT
