@@ -10,7 +10,7 @@ from abc import ABC
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any, ClassVar, Optional
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 import orjson
 import requests
@@ -126,8 +126,8 @@ class DixaApiStream(PacedStream, ABC):
         if next_page_token:
             # Already resolved and checked against the configured host (_next_url).
             return str(next_page_token["url"])
-        parent_id = (stream_slice or {}).get("parent_id", "")
-        return "v1/" + self.endpoint.replace("{parent_id}", str(parent_id))
+        parent_id = quote(str((stream_slice or {}).get("parent_id", "")), safe="")
+        return "v1/" + self.endpoint.replace("{parent_id}", parent_id)
 
     @override
     def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
