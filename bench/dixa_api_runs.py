@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
-from run_bench import _reap, _watchdog  # noqa: E402  (bench/ is not a package)
+from run_bench import _reap, _watchdog, serve  # noqa: E402  (bench/ is not a package)
 
 from integration_tests.cli import cli_command  # noqa: E402  (standard library only: no CDK in the bench process)
 
@@ -81,27 +80,8 @@ def emulator(data: Data, today_ms: int, log_path: Path) -> Iterator[dict[str, An
     ]  # fmt: skip
     if data.rate_per_s is not None:
         command += ["--dixa-rate-per-s", str(data.rate_per_s), "--dixa-burst", str(data.burst)]
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, cwd=ROOT)
-        try:
-            assert process.stdout is not None
-            watchdog = _watchdog(process, 60 + (data.end_users + data.activity_events) / 5000)
-            line = process.stdout.readline()
-            watchdog.cancel()
-            if not line:
-                process.wait()
-                stderr.seek(0)
-                tail = stderr.read().decode("utf-8", "replace")[-2000:]
-                raise RuntimeError(f"the emulator exited with {process.returncode} before serving:\n{tail}")
-            yield json.loads(line)
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+    with serve(command, 60 + (data.end_users + data.activity_events) / 5000) as summary:
+        yield summary
 
 
 def timed(command: list[str], stdout: Any, stderr: Any, timeout_s: float) -> tuple[float, float, int, Any]:

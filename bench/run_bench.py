@@ -154,12 +154,19 @@ def emulator(conversations: int, scenario: Scenario, messages_per_conversation: 
         "--port", "0",
         "--token", TOKEN,
     ]  # fmt: skip
+    # Generating 100k conversations takes 4-8 s here; allow a slow machine plenty more.
+    with serve(command, 60 + conversations / 1000) as summary:
+        yield summary
+
+
+@contextlib.contextmanager
+def serve(command: list[str], start_timeout_s: float) -> Iterator[dict[str, Any]]:
+    """Run an emulator command line until the block ends; yields the JSON summary line it prints once it serves."""
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, cwd=ROOT)
         try:
             assert process.stdout is not None
-            # Generating 100k conversations takes 4-8 s here; allow a slow machine plenty more.
-            watchdog = _watchdog(process, 60 + conversations / 1000)
+            watchdog = _watchdog(process, start_timeout_s)
             line = process.stdout.readline()
             watchdog.cancel()
             if not line:
