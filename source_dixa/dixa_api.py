@@ -31,7 +31,15 @@ from source_dixa.http_common import (
 )
 from source_dixa.pacing import AdaptivePacer
 from source_dixa.timestamps import iso_to_ms, ms_to_dixa_param, normalize_iso
-from source_dixa.windows import DAY_MS, Window, ms_to_iso, next_span_ms, next_window, query_bounds
+from source_dixa.windows import (
+    DAY_MS,
+    Window,
+    contiguous_end_ms,
+    ms_to_iso,
+    next_span_ms,
+    next_window,
+    query_bounds,
+)
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 120.0
@@ -391,7 +399,7 @@ class DixaApiWindowedStream(DixaApiStream, ABC):
     ) -> MutableMapping[str, Any]:
         params = super().request_params(stream_state, stream_slice, next_page_token)
         if not next_page_token:
-            from_ms, to_ms = query_bounds(_window_of(stream_slice))
+            from_ms, to_ms = query_bounds(Window.of_slice(stream_slice))
             params.update({self.from_param: ms_to_dixa_param(from_ms), self.to_param: ms_to_dixa_param(to_ms)})
         return params
 
@@ -409,7 +417,7 @@ class DixaApiWindowedStream(DixaApiStream, ABC):
         cursor_ms = start_ms
         while cursor_ms < end_ms:
             window = next_window(cursor_ms, end_ms, self._span_ms)
-            yield {"start_ms": window.start_ms, "end_ms": window.end_ms}
+            yield window.as_slice()
             cursor_ms = window.end_ms
             self._span_ms = next_span_ms(self._span_ms, self._window_pages, MIN_WINDOW_MS, MAX_WINDOW_MS, BUSY_PAGES)
 
@@ -421,7 +429,7 @@ class DixaApiWindowedStream(DixaApiStream, ABC):
         stream_slice: Optional[Mapping[str, Any]] = None,
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
-        window = _window_of(stream_slice)
+        window = Window.of_slice(stream_slice)
         start_ms, end_ms, cursor = window.start_ms, window.end_ms, self.cursor_field
         started_s = time.monotonic()
         seen: set[Any] = set()
@@ -438,13 +446,13 @@ class DixaApiWindowedStream(DixaApiStream, ABC):
                         continue
                     seen.add(record_id)
                 yield record
-        # Only now is every record of the window emitted; the CDK checkpoints right after this slice. A window past
-        # the contiguous end means an earlier one was abandoned (the CDK's record `_limit`): hold state.
-        if window.start_ms <= self._contiguous_ms:
-            self._contiguous_ms = max(self._contiguous_ms, end_ms)
-            if self._state_ms is None or self._contiguous_ms > self._state_ms:
-                self._state_ms = self._contiguous_ms
-                self._state = {cursor: ms_to_iso(self._contiguous_ms)}
+        # Only now is every record of the window emitted; the CDK checkpoints right after this slice.
+        contiguous_ms = contiguous_end_ms(self._contiguous_ms, window)
+        if contiguous_ms is not None:
+            self._contiguous_ms = contiguous_ms
+            if self._state_ms is None or contiguous_ms > self._state_ms:
+                self._state_ms = contiguous_ms
+                self._state = {cursor: ms_to_iso(contiguous_ms)}
         self.logger.info(
             f"{self.name}: window {window.describe()} done, {len(seen)} records in {self._window_pages} "
             f"{'page' if self._window_pages == 1 else 'pages'}, {time.monotonic() - started_s:.1f} s."
@@ -477,12 +485,6 @@ def _cursor_ms(record: Mapping[str, Any], cursor: str, stream_name: str) -> int:
             FailureType.system_error,
         )
     return t_ms
-
-
-def _window_of(stream_slice: Optional[Mapping[str, Any]]) -> Window:
-    if not stream_slice:
-        raise ValueError("every request belongs to a window slice")
-    return Window(int(stream_slice["start_ms"]), int(stream_slice["end_ms"]))
 
 
 def _origin(url: str) -> tuple[str, str, Optional[int]]:

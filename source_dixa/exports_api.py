@@ -34,7 +34,7 @@ from source_dixa.http_common import (
     wall_clock_ms,
 )
 from source_dixa.pacing import AdaptivePacer
-from source_dixa.windows import Window, ms_to_iso, next_window, query_bounds
+from source_dixa.windows import Window, contiguous_end_ms, ms_to_iso, next_window, query_bounds
 
 # Connect quickly or not at all; between bytes a large export may pause while Dixa assembles it.
 CONNECT_TIMEOUT_S = 10.0
@@ -117,7 +117,7 @@ class DixaExportStream(PacedStream, ABC):
         stream_slice: Optional[Mapping[str, Any]] = None,
         next_page_token: Optional[Mapping[str, Any]] = None,
     ) -> MutableMapping[str, Any]:
-        after_ms, before_ms = query_bounds(_window_of(stream_slice))
+        after_ms, before_ms = query_bounds(Window.of_slice(stream_slice))
         return {self.after_param: after_ms, self.before_param: before_ms}
 
     @override
@@ -172,7 +172,7 @@ class DixaExportStream(PacedStream, ABC):
         cursor_ms = start_ms
         while cursor_ms < end_ms:
             window = next_window(cursor_ms, end_ms, self._window_ms)
-            yield _slice_of(window)
+            yield window.as_slice()
             cursor_ms = window.end_ms
 
     @override
@@ -183,16 +183,16 @@ class DixaExportStream(PacedStream, ABC):
         stream_slice: Optional[Mapping[str, Any]] = None,
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Union[Mapping[str, Any], AirbyteTraceMessage]]:
-        window = _window_of(stream_slice)
+        window = Window.of_slice(stream_slice)
         started_s = time.monotonic()
         self._window_ids, self._window_emitted = set(), 0
         yield from self._read_window(window)
-        # Only now is every record of the window emitted; the CDK checkpoints right after this slice. A window that
-        # starts past the contiguous end means an earlier one was abandoned (the CDK's record `_limit`): hold state.
-        if window.start_ms <= self._contiguous_ms:
-            self._contiguous_ms = max(self._contiguous_ms, window.end_ms)
-            if self._state_ms is None or self._contiguous_ms > self._state_ms:
-                self._state = {self.cursor_field: self._contiguous_ms}
+        # Only now is every record of the window emitted; the CDK checkpoints right after this slice.
+        contiguous_ms = contiguous_end_ms(self._contiguous_ms, window)
+        if contiguous_ms is not None:
+            self._contiguous_ms = contiguous_ms
+            if self._state_ms is None or contiguous_ms > self._state_ms:
+                self._state = {self.cursor_field: contiguous_ms}
         self._windows_done += 1
         windows_left = -(-(self._sync_end_ms - window.end_ms) // self._window_ms)
         self.logger.info(
@@ -215,7 +215,7 @@ class DixaExportStream(PacedStream, ABC):
 
     def probe(self, window: Window) -> int:
         """Read one window with the CDK's retries only (no splitting, no waiting out rate limits); count records."""
-        return sum(1 for _ in super().read_records(SyncMode.full_refresh, stream_slice=_slice_of(window)))
+        return sum(1 for _ in super().read_records(SyncMode.full_refresh, stream_slice=window.as_slice()))
 
     def _read_window(self, window: Window) -> Iterator[Mapping[str, Any]]:
         """Read one window whole; retry it, or split it in halves when Dixa keeps failing on it."""
@@ -229,7 +229,7 @@ class DixaExportStream(PacedStream, ABC):
                 # parse_response yields only records; the CDK's type also admits messages.
                 yield from cast(
                     Iterable[Mapping[str, Any]],
-                    super().read_records(SyncMode.full_refresh, stream_slice=_slice_of(window)),
+                    super().read_records(SyncMode.full_refresh, stream_slice=window.as_slice()),
                 )
                 return
             except AirbyteTracedException as error:
@@ -292,7 +292,7 @@ class DixaExportStream(PacedStream, ABC):
         stream_slice: Optional[Mapping[str, Any]] = None,
         next_page_token: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
-        window = _window_of(stream_slice)
+        window = Window.of_slice(stream_slice)
         content_type = response.headers.get("Content-Type", "")
         if content_type and not content_type.lower().startswith(JSON_CONTENT_TYPES):
             self.logger.warning(f"{self.name}: Dixa answered with Content-Type '{content_type}'; parsing it as JSON.")
@@ -403,16 +403,6 @@ def _as_ms(value: Any, cursor: str) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     raise InvalidResponse(f"a record's '{cursor}' is {value!r}, not Unix milliseconds.")
-
-
-def _window_of(stream_slice: Optional[Mapping[str, Any]]) -> Window:
-    if not stream_slice:
-        raise ValueError("every request belongs to a window slice")
-    return Window(int(stream_slice["start_ms"]), int(stream_slice["end_ms"]))
-
-
-def _slice_of(window: Window) -> Mapping[str, Any]:
-    return {"start_ms": window.start_ms, "end_ms": window.end_ms}
 
 
 def _id_of(record: Any) -> Any:

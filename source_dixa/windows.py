@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Optional
 
 DAY_MS = 86_400_000
 # "no query can span more than 1 month (31 days)" (Exports API guide; ../shared/docs/dixa-exports-api.md §1).
@@ -35,6 +36,35 @@ class Window:
 
     def describe(self) -> str:
         return f"[{ms_to_iso(self.start_ms)}, {ms_to_iso(self.end_ms)})"
+
+    def as_slice(self) -> dict[str, int]:
+        """The window as a CDK stream slice."""
+        return {"start_ms": self.start_ms, "end_ms": self.end_ms}
+
+    @classmethod
+    def of_slice(cls, stream_slice: Optional[Mapping[str, Any]]) -> Window:
+        """The window a CDK stream slice stands for.
+
+        >>> Window.of_slice(Window(0, 10).as_slice())
+        Window(start_ms=0, end_ms=10)
+        """
+        if not stream_slice:
+            raise ValueError("every request belongs to a window slice")
+        return cls(int(stream_slice["start_ms"]), int(stream_slice["end_ms"]))
+
+
+def contiguous_end_ms(contiguous_ms: int, read: Window) -> Optional[int]:
+    """The end of the windows read whole without a gap, once `read` has been read whole too.
+
+    None when `read` starts past it: an earlier window was abandoned (e.g. by the CDK's record `_limit`), and state
+    must not move past that gap.
+
+    >>> contiguous_end_ms(10, Window(10, 20)), contiguous_end_ms(10, Window(15, 20))
+    (20, None)
+    """
+    if read.start_ms <= contiguous_ms:
+        return max(contiguous_ms, read.end_ms)
+    return None
 
 
 def window_ms_for_days(days: int) -> int:
